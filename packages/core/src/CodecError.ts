@@ -1,0 +1,104 @@
+/**
+ * What the codec reports: `DecodeError` when bytes are not a packet, `DecodeWarning` for a
+ * recoverable oddity in a packet that still decoded, `EncodeError` when a packet cannot be
+ * written. Each says which check failed and where (byte offset; packet, field and param).
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/** Which decode check failed. */
+export const DecodeErrorReason = Schema.Literals([
+  "HeaderMagic",
+  "FooterMagic",
+  "PacketTooSmall",
+  "PacketSizeMismatch",
+  "PacketTooLarge",
+  "FieldOverflow",
+  "ParamOverflow",
+  "ZeroSize",
+  "InvalidUtf8",
+  "Truncated"
+])
+export type DecodeErrorReason = typeof DecodeErrorReason.Type
+
+/**
+ * Bytes that are not a valid NCP packet. `offset` is the byte offset of the failing check,
+ * counted from the start of the packet (for a stream, from the start of the stream).
+ *
+ * @example
+ * ```ts
+ * import { decodePacket } from "@effect-ncp/core"
+ * import * as Result from "effect/Result"
+ *
+ * const result = decodePacket(new Uint8Array(8))
+ * if (Result.isFailure(result)) console.log(result.failure.message)
+ * // "packet too small: 8 bytes, a packet needs at least 40 (at offset 0)"
+ * ```
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
+  reason: DecodeErrorReason,
+  offset: Schema.Number,
+  detail: Schema.String,
+  packetType: Schema.optional(Schema.String),
+  field: Schema.optional(Schema.String),
+  param: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `${this.detail}${where(this)} (at offset ${this.offset})`
+  }
+}
+
+/** The kind of a decode warning. */
+export const DecodeWarningKind = Schema.Literals(["UnknownType", "LegacyFooter"])
+export type DecodeWarningKind = typeof DecodeWarningKind.Type
+
+/**
+ * A recoverable oddity in a packet that still decoded: a param of an unknown type code (kept
+ * with its bytes), or the legacy footer some old nodes embed in a field (skipped).
+ */
+export class DecodeWarning extends Schema.Class<DecodeWarning>("DecodeWarning")({
+  kind: DecodeWarningKind,
+  offset: Schema.Number,
+  detail: Schema.String,
+  packetType: Schema.optional(Schema.String),
+  field: Schema.optional(Schema.String),
+  param: Schema.optional(Schema.String)
+}) {
+  get message(): string {
+    return `${this.detail}${where(this)} (at offset ${this.offset})`
+  }
+}
+
+/** Which encode check failed. */
+export const EncodeErrorReason = Schema.Literals(["InvalidIdentifier", "InvalidValue", "TooLarge"])
+export type EncodeErrorReason = typeof EncodeErrorReason.Type
+
+/**
+ * A packet that cannot be written: an invalid identifier, a value its wire type cannot hold
+ * (out of range, not a wire type, a string with NUL or lone surrogates), or a size the wire's
+ * 24/32-bit size words cannot express.
+ */
+export class EncodeError extends Schema.TaggedError<EncodeError>()("EncodeError", {
+  reason: EncodeErrorReason,
+  detail: Schema.String,
+  packetType: Schema.optional(Schema.String),
+  field: Schema.optional(Schema.String),
+  param: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `${this.detail}${where(this)}`
+  }
+}
+
+const where = (at: {
+  readonly packetType?: string | undefined
+  readonly field?: string | undefined
+  readonly param?: string | undefined
+}): string => {
+  const parts: Array<string> = []
+  if (at.packetType !== undefined) parts.push(`packet ${JSON.stringify(at.packetType)}`)
+  if (at.field !== undefined) parts.push(`field ${JSON.stringify(at.field)}`)
+  if (at.param !== undefined) parts.push(`param ${JSON.stringify(at.param)}`)
+  return parts.length === 0 ? "" : ` in ${parts.join(", ")}`
+}

@@ -1,0 +1,386 @@
+/**
+ * The packet encoder: a plain synchronous function from a packet to its exact wire bytes.
+ *
+ * Two passes over the packet: the first checks every identifier and value and sums the
+ * sizes, the second writes into one buffer of exactly that size. Values are zero-padded to
+ * the next 4-byte boundary; the checksum word is 0.
+ *
+ * @example
+ * ```ts
+ * import { encodePacket } from "@effect-ncp/core"
+ * import * as Result from "effect/Result"
+ *
+ * const bytes = Result.getOrThrow(encodePacket({
+ *   type: "DSPC",
+ *   fields: [{ name: "SWEP", id: 1, params: { FSTA: 10000, FSTP: 18000 } }]
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Result from "effect/Result"
+import { EncodeError } from "./CodecError.js"
+import type { FieldInput, Param } from "./Field.js"
+import * as Identifier from "./Identifier.js"
+import {
+  FIELD_HEADER_BYTES,
+  FOOTER_BYTES,
+  FOOTER_MAGIC,
+  FORMAT_VERSION,
+  HEADER_BYTES,
+  HEADER_MAGIC,
+  PARAM_HEADER_BYTES,
+  type PacketInput
+} from "./Packet.js"
+import * as Timestamp from "./Timestamp.js"
+import * as Value from "./Value.js"
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+const MAX_U24 = 0xffffff
+const MAX_U32 = 0xffffffff
+const I64_MIN = -(2n ** 63n)
+const I64_MAX = 2n ** 63n - 1n
+const U64_MAX = 2n ** 64n - 1n
+const textEncoder = new TextEncoder()
+const ZERO_INFO = new Uint8Array(4)
+
+// Scratch state of the pass in progress, reused across calls: encoding is synchronous, so no
+// two packets are ever encoded at once, and reuse saves an allocation per param.
+let scratchNames: Array<number> = []
+let scratchValues: Array<Value.Value> = []
+let scratchLengths: Array<number> = []
+const RELEASED: Value.Value = { type: "i32", value: 0 }
+
+// After a failure, or a packet of very many params, start afresh so that no user data stays
+// referenced and no huge arrays stay allocated.
+const resetScratch = () => {
+  scratchNames = []
+  scratchValues = []
+  scratchLengths = []
+}
+
+class Failure {
+  constructor(readonly error: EncodeError) {}
+}
+
+const fail = (
+  reason: EncodeError["reason"],
+  detail: string,
+  packetType: string | undefined,
+  field?: string,
+  param?: string
+): never => {
+  throw new Failure(new EncodeError({ reason, detail, packetType, field, param }))
+}
+
+/**
+ * Encodes a packet to its wire bytes, or fails with an `EncodeError` naming the packet, field
+ * and param at fault.
+ */
+export const encodePacket = (packet: PacketInput): Result.Result<Uint8Array, EncodeError> => {
+  try {
+    return Result.succeed(encode(packet))
+  } catch (thrown) {
+    resetScratch()
+    if (thrown instanceof Failure) return Result.fail(thrown.error)
+    throw thrown
+  }
+}
+
+/**
+ * Encodes a packet to its wire bytes, throwing an `EncodeError` when it cannot. For callers
+ * that have already validated their packets and want no result wrapper.
+ */
+export const encodePacketOrThrow = (packet: PacketInput): Uint8Array => {
+  try {
+    return encode(packet)
+  } catch (thrown) {
+    resetScratch()
+    if (thrown instanceof Failure) throw thrown.error
+    throw thrown
+  }
+}
+
+const encode = (packet: PacketInput): Uint8Array => {
+  const packetType = packet.type
+  const typeWord = Identifier.toWord(packetType)
+  if (typeWord < 0) fail("InvalidIdentifier", `invalid packet type ${JSON.stringify(packetType)}`, packetType)
+  const packetId = packet.id ?? 1
+  if (!isU32(packetId)) fail("InvalidValue", `packet id ${packetId} is not a u32`, packetType)
+  const timestamp: Timestamp.Timestamp = packet.timestamp ?? nowTimestamp()
+  if (!isU32(timestamp.seconds) || !isU32(timestamp.nanos)) {
+    fail("InvalidValue", `timestamp ${timestamp.seconds}s ${timestamp.nanos}ns does not fit two u32 words`, packetType)
+  }
+  const info = packet.info ?? ZERO_INFO
+  if (info.length !== 4) fail("InvalidValue", `info must be 4 bytes, got ${info.length}`, packetType)
+
+  // Pass 1: validate, normalize and size.
+  const fields = packet.fields
+  let count = 0
+  let size = HEADER_BYTES + FOOTER_BYTES
+  for (let f = 0; f < fields.length; f++) {
+    const field = fields[f] as FieldInput
+    const fieldName = field.name
+    if (Identifier.toWord(fieldName) < 0) {
+      fail("InvalidIdentifier", `invalid field name ${JSON.stringify(fieldName)}`, packetType, fieldName)
+    }
+    if (!isU32(field.id)) fail("InvalidValue", `field id ${field.id} is not a u32`, packetType, fieldName)
+    let fieldSize = FIELD_HEADER_BYTES
+    const params = field.params
+    if (Array.isArray(params)) {
+      for (let p = 0; p < params.length; p++) {
+        const entry = params[p] as Param | readonly [string, Value.Input]
+        const isPair = Array.isArray(entry)
+        const name: string = isPair ? (entry as readonly [string, Value.Input])[0] : (entry as Param).name
+        const input: Value.Input = isPair ? (entry as readonly [string, Value.Input])[1] : (entry as Param).value
+        fieldSize += sizeParam(count++, name, input, packetType, fieldName)
+      }
+    } else {
+      const record = params as Record<string, Value.Input>
+      const names = Object.keys(record)
+      for (let p = 0; p < names.length; p++) {
+        const name = names[p] as string
+        fieldSize += sizeParam(count++, name, record[name] as Value.Input, packetType, fieldName)
+      }
+    }
+    if (fieldSize / 4 > MAX_U24) {
+      fail("TooLarge", `field of ${fieldSize} bytes exceeds the wire's limit of ${MAX_U24 * 4}`, packetType, fieldName)
+    }
+    size += fieldSize
+  }
+  if (size / 4 > MAX_U32) fail("TooLarge", `packet of ${size} bytes exceeds the wire's limit`, packetType)
+
+  // Pass 2: write. A fresh buffer is zero-filled, so padding needs no writes.
+  const bytes = new Uint8Array(size)
+  const view = new DataView(bytes.buffer)
+  view.setUint32(0, HEADER_MAGIC, true)
+  view.setUint32(4, typeWord, true)
+  view.setUint32(8, size / 4, true)
+  view.setUint32(12, packetId, true)
+  view.setUint32(16, FORMAT_VERSION, true)
+  view.setUint32(20, timestamp.seconds, true)
+  view.setUint32(24, timestamp.nanos, true)
+  bytes.set(info, 28)
+  let pos = HEADER_BYTES
+  let k = 0
+  for (let f = 0; f < fields.length; f++) {
+    const field = fields[f] as FieldInput
+    const fieldStart = pos
+    view.setUint32(pos, Identifier.toWord(field.name), true)
+    view.setUint32(pos + 8, field.id, true)
+    pos += FIELD_HEADER_BYTES
+    const params = field.params
+    const paramCount = Array.isArray(params) ? params.length : Object.keys(params).length
+    for (let p = 0; p < paramCount; p++, k++) {
+      pos = writeParam(bytes, view, pos, k)
+    }
+    // field type byte (offset 7) stays 0
+    view.setUint32(fieldStart + 4, (pos - fieldStart) / 4, true)
+  }
+  view.setUint32(pos + 4, FOOTER_MAGIC, true)
+  if (count > 65536) resetScratch()
+  return bytes
+}
+
+const nowTimestamp = (): Timestamp.Timestamp => Timestamp.fromMillis(Date.now())
+
+const isU32 = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= MAX_U32
+
+const sizeParam = (k: number, name: string, input: Value.Input, packetType: string, field: string): number => {
+  const word = Identifier.toWord(name)
+  if (word < 0) fail("InvalidIdentifier", `invalid param name ${JSON.stringify(name)}`, packetType, field, name)
+  let value: Value.Value
+  if (typeof input === "object" && !ArrayBuffer.isView(input) && input !== null && typeof input.type === "string") {
+    value = input
+  } else {
+    const mapped = Value.fromInputOrReason(input)
+    if (typeof mapped === "string") return fail("InvalidValue", mapped, packetType, field, name)
+    value = mapped
+  }
+  const length = valueLength(value, packetType, field, name)
+  scratchNames[k] = word
+  scratchValues[k] = value
+  scratchLengths[k] = length
+  return PARAM_HEADER_BYTES + ((length + 3) & ~3)
+}
+
+/** Checks the value against its type and returns its byte length before padding. */
+const valueLength = (value: Value.Value, packetType: string, field: string, param: string): number => {
+  const bad = (detail: string): never => fail("InvalidValue", detail, packetType, field, param)
+  switch (value.type) {
+    case "i32": {
+      const n = value.value
+      if (!Number.isInteger(n) || n < -2147483648 || n > 2147483647) bad(`${String(n)} is not an i32`)
+      return 4
+    }
+    case "u32": {
+      const n = value.value
+      if (!Number.isInteger(n) || n < 0 || n > MAX_U32) bad(`${String(n)} is not a u32`)
+      return 4
+    }
+    case "f32":
+      if (typeof value.value !== "number") bad(`${String(value.value)} is not a number`)
+      return 4
+    case "f64":
+      if (typeof value.value !== "number") bad(`${String(value.value)} is not a number`)
+      return 8
+    case "i64": {
+      const n = value.value
+      if (typeof n !== "bigint" || n < I64_MIN || n > I64_MAX) bad(`${String(n)} is not an i64 (a bigint)`)
+      return 8
+    }
+    case "u64": {
+      const n = value.value
+      if (typeof n !== "bigint" || n < 0n || n > U64_MAX) bad(`${String(n)} is not a u64 (a bigint)`)
+      return 8
+    }
+    case "string": {
+      const s = value.value
+      if (typeof s !== "string") bad(`${String(s)} is not a string`)
+      const length = utf8Length(s)
+      if (length === -1) bad(`string ${JSON.stringify(s)} contains a NUL character, which would end it on the wire`)
+      if (length === -2) bad(`string ${JSON.stringify(s)} contains a lone surrogate, which UTF-8 cannot hold`)
+      return length + 1
+    }
+    case "raw":
+    case "unknown":
+    case "u8[]":
+      if (!(value.value instanceof Uint8Array)) bad(`${value.type} value is not a Uint8Array`)
+      if (value.type === "unknown" && (!Number.isInteger(value.code) || value.code < 0 || value.code > 255)) {
+        bad(`unknown type code ${value.code} is not a byte`)
+      }
+      return value.value.byteLength
+    default: {
+      const expected = arrayClass[value.type]
+      if (expected === undefined) return bad(`unknown value type ${JSON.stringify(value.type)}`)
+      if (!(value.value instanceof expected)) bad(`${value.type} value is not a ${expected.name}`)
+      return value.value.byteLength
+    }
+  }
+}
+
+const arrayClass: Record<string, (abstract new (...args: never) => ArrayBufferView) | undefined> = {
+  "u16[]": Uint16Array,
+  "u32[]": Uint32Array,
+  "i8[]": Int8Array,
+  "i16[]": Int16Array,
+  "i32[]": Int32Array,
+  "u64[]": BigUint64Array,
+  "i64[]": BigInt64Array,
+  "f32[]": Float32Array,
+  "f64[]": Float64Array
+}
+
+/** UTF-8 byte length of `s`; -1 if it holds a NUL, -2 if it holds a lone surrogate. */
+const utf8Length = (s: string): number => {
+  let length = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) {
+      if (c === 0) return -1
+      length += 1
+    } else if (c < 0x800) {
+      length += 2
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1)
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return -2
+      length += 4
+      i++
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      return -2
+    } else {
+      length += 3
+    }
+  }
+  return length
+}
+
+const writeParam = (bytes: Uint8Array, view: DataView, pos: number, k: number): number => {
+  const value = scratchValues[k] as Value.Value
+  const length = scratchLengths[k] as number
+  // the packet may hold large arrays: drop the reference as soon as they are written
+  scratchValues[k] = RELEASED
+  const words = 2 + ((length + 3) >>> 2)
+  view.setUint32(pos, scratchNames[k] as number, true)
+  view.setUint32(pos + 4, words | (codeOf(value) << 24), true)
+  const at = pos + PARAM_HEADER_BYTES
+  switch (value.type) {
+    case "i32":
+      view.setInt32(at, value.value, true)
+      break
+    case "u32":
+      view.setUint32(at, value.value, true)
+      break
+    case "f32":
+      view.setFloat32(at, value.value, true)
+      break
+    case "f64":
+      view.setFloat64(at, value.value, true)
+      break
+    case "i64":
+      view.setBigInt64(at, value.value, true)
+      break
+    case "u64":
+      view.setBigUint64(at, value.value, true)
+      break
+    case "string":
+      writeString(bytes, at, value.value, length - 1)
+      break
+    case "raw":
+    case "unknown":
+    case "u8[]":
+      bytes.set(value.value, at)
+      break
+    default:
+      writeArray(bytes, view, at, value)
+  }
+  return pos + words * 4
+}
+
+const codeOf = (value: Value.Value): number => (value.type === "unknown" ? value.code : Value.TypeCode[value.type])
+
+const writeString = (bytes: Uint8Array, at: number, s: string, byteLength: number) => {
+  if (byteLength === s.length) {
+    // ASCII: the length check proved every char is one byte
+    for (let i = 0; i < byteLength; i++) bytes[at + i] = s.charCodeAt(i)
+  } else {
+    textEncoder.encodeInto(s, bytes.subarray(at, at + byteLength))
+  }
+}
+
+const writeArray = (bytes: Uint8Array, view: DataView, at: number, value: Value.DataArray) => {
+  const array = value.value
+  if (littleEndian || array.BYTES_PER_ELEMENT === 1) {
+    bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at)
+    return
+  }
+  // Big-endian hosts: typed arrays hold host order, the wire wants little-endian.
+  for (let i = 0; i < array.length; i++) {
+    switch (value.type) {
+      case "u16[]":
+        view.setUint16(at + 2 * i, value.value[i] as number, true)
+        break
+      case "i16[]":
+        view.setInt16(at + 2 * i, value.value[i] as number, true)
+        break
+      case "u32[]":
+        view.setUint32(at + 4 * i, value.value[i] as number, true)
+        break
+      case "i32[]":
+        view.setInt32(at + 4 * i, value.value[i] as number, true)
+        break
+      case "f32[]":
+        view.setFloat32(at + 4 * i, value.value[i] as number, true)
+        break
+      case "f64[]":
+        view.setFloat64(at + 8 * i, value.value[i] as number, true)
+        break
+      case "u64[]":
+        view.setBigUint64(at + 8 * i, value.value[i] as bigint, true)
+        break
+      case "i64[]":
+        view.setBigInt64(at + 8 * i, value.value[i] as bigint, true)
+        break
+    }
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * `@effect-ncp/core`: NCP, the binary command protocol of CRFS RFeye nodes, for Effect.
+ * Platform-neutral: values, the packet codec, stream framing, and (over `effect/socket`)
+ * connections.
+ *
+ * @since 0.1.0
+ */
+export * from "./CodecError.js"
+export * from "./Decoder.js"
+export * from "./Encoder.js"
+export * as Field from "./Field.js"
+export * as Identifier from "./Identifier.js"
+export * as Json from "./Json.js"
+export * as Packet from "./Packet.js"
+export * as Timestamp from "./Timestamp.js"
+export * as Value from "./Value.js"

@@ -1,0 +1,39 @@
+import { defineConfig } from "vitest/config"
+
+// Vitest 5 prints failed tests with Map.groupBy, which Node 20 lacks (Node 21+): without this,
+// a failing run on Node 20 ends in a TypeError instead of the failure report.
+if (!("groupBy" in Map)) {
+  Object.defineProperty(Map, "groupBy", {
+    configurable: true,
+    writable: true,
+    value: <K, T>(items: Iterable<T>, key: (item: T, index: number) => K): Map<K, Array<T>> => {
+      const groups = new Map<K, Array<T>>()
+      let index = 0
+      for (const item of items) {
+        const k = key(item, index++)
+        const group = groups.get(k)
+        if (group === undefined) groups.set(k, [item])
+        else group.push(item)
+      }
+      return groups
+    }
+  })
+}
+
+// One Vitest project per workspace package; run them all with `npm test` (`vitest run`),
+// or one with `npx vitest run --project core`.
+const project = (name: "core" | "node" | "cli") => ({
+  extends: true as const,
+  test: {
+    name,
+    include: [`packages/${name}/test/**/*.test.ts`]
+  }
+})
+
+export default defineConfig({
+  test: {
+    environment: "node",
+    passWithNoTests: false,
+    projects: [project("core"), project("node"), project("cli")]
+  }
+})

@@ -150,35 +150,58 @@ const encode = (packet: PacketInput): Uint8Array => {
   }
   if (size / 4 > MAX_U32) fail("TooLarge", `packet of ${size} bytes exceeds the wire's limit`, packetType)
 
-  // Pass 2: write. A fresh buffer is zero-filled, so padding needs no writes.
-  const bytes = new Uint8Array(size)
-  const view = new DataView(bytes.buffer)
-  view.setUint32(0, HEADER_MAGIC, true)
-  view.setUint32(4, typeWord, true)
-  view.setUint32(8, size / 4, true)
-  view.setUint32(12, packetId, true)
-  view.setUint32(16, FORMAT_VERSION, true)
-  view.setUint32(20, timestamp.seconds, true)
-  view.setUint32(24, timestamp.nanos, true)
+  // Pass 2: write. Fresh memory is zero-filled, so padding needs no writes.
+  const bytes = allocate(size)
+  const view = slabView !== undefined && bytes.buffer === slab ? slabView : new DataView(bytes.buffer)
+  const base = bytes.byteOffset
+  view.setUint32(base, HEADER_MAGIC, true)
+  view.setUint32(base + 4, typeWord, true)
+  view.setUint32(base + 8, size / 4, true)
+  view.setUint32(base + 12, packetId, true)
+  view.setUint32(base + 16, FORMAT_VERSION, true)
+  view.setUint32(base + 20, timestamp.seconds, true)
+  view.setUint32(base + 24, timestamp.nanos, true)
   bytes.set(info, 28)
   let pos = HEADER_BYTES
   let k = 0
   for (let f = 0; f < fields.length; f++) {
     const field = fields[f] as FieldInput
     const fieldStart = pos
-    view.setUint32(pos, Identifier.toWord(field.name), true)
-    view.setUint32(pos + 8, field.id, true)
+    view.setUint32(base + pos, Identifier.toWord(field.name), true)
+    view.setUint32(base + pos + 8, field.id, true)
     pos += FIELD_HEADER_BYTES
     const params = field.params
     const paramCount = Array.isArray(params) ? params.length : Object.keys(params).length
     for (let p = 0; p < paramCount; p++, k++) {
-      pos = writeParam(bytes, view, pos, k)
+      pos = writeParam(bytes, view, base, pos, k)
     }
     // field type byte (offset 7) stays 0
-    view.setUint32(fieldStart + 4, (pos - fieldStart) / 4, true)
+    view.setUint32(base + fieldStart + 4, (pos - fieldStart) / 4, true)
   }
-  view.setUint32(pos + 4, FOOTER_MAGIC, true)
+  view.setUint32(base + pos + 4, FOOTER_MAGIC, true)
   if (count > 65536) resetScratch()
+  return bytes
+}
+
+// Small packets are carved out of a shared slab, as Node's Buffer pool does: allocating a
+// fresh ArrayBuffer costs far more than encoding a small packet. A slab is never reused, only
+// dropped when full, so every packet's memory starts zeroed and stays its own.
+const SLAB_BYTES = 128 * 1024
+const POOLED_MAX = 16 * 1024
+let slab: ArrayBuffer | undefined
+let slabView: DataView | undefined
+let slabUsed = 0
+
+const allocate = (size: number): Uint8Array => {
+  if (size > POOLED_MAX) return new Uint8Array(size)
+  if (slab === undefined || slabUsed + size > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES)
+    slabView = new DataView(slab)
+    slabUsed = 0
+  }
+  const bytes = new Uint8Array(slab, slabUsed, size)
+  // keep every packet 8-byte aligned so that decoding it can view 64-bit arrays in place
+  slabUsed += (size + 7) & ~7
   return bytes
 }
 
@@ -295,33 +318,34 @@ const utf8Length = (s: string): number => {
   return length
 }
 
-const writeParam = (bytes: Uint8Array, view: DataView, pos: number, k: number): number => {
+const writeParam = (bytes: Uint8Array, view: DataView, base: number, pos: number, k: number): number => {
   const value = scratchValues[k] as Value.Value
   const length = scratchLengths[k] as number
   // the packet may hold large arrays: drop the reference as soon as they are written
   scratchValues[k] = RELEASED
   const words = 2 + ((length + 3) >>> 2)
-  view.setUint32(pos, scratchNames[k] as number, true)
-  view.setUint32(pos + 4, words | (codeOf(value) << 24), true)
+  view.setUint32(base + pos, scratchNames[k] as number, true)
+  view.setUint32(base + pos + 4, (words | (codeOf(value) << 24)) >>> 0, true)
   const at = pos + PARAM_HEADER_BYTES
+  const v = base + at
   switch (value.type) {
     case "i32":
-      view.setInt32(at, value.value, true)
+      view.setInt32(v, value.value, true)
       break
     case "u32":
-      view.setUint32(at, value.value, true)
+      view.setUint32(v, value.value, true)
       break
     case "f32":
-      view.setFloat32(at, value.value, true)
+      view.setFloat32(v, value.value, true)
       break
     case "f64":
-      view.setFloat64(at, value.value, true)
+      view.setFloat64(v, value.value, true)
       break
     case "i64":
-      view.setBigInt64(at, value.value, true)
+      view.setBigInt64(v, value.value, true)
       break
     case "u64":
-      view.setBigUint64(at, value.value, true)
+      view.setBigUint64(v, value.value, true)
       break
     case "string":
       writeString(bytes, at, value.value, length - 1)
@@ -332,7 +356,7 @@ const writeParam = (bytes: Uint8Array, view: DataView, pos: number, k: number): 
       bytes.set(value.value, at)
       break
     default:
-      writeArray(bytes, view, at, value)
+      writeArray(bytes, view, base, at, value)
   }
   return pos + words * 4
 }
@@ -348,13 +372,14 @@ const writeString = (bytes: Uint8Array, at: number, s: string, byteLength: numbe
   }
 }
 
-const writeArray = (bytes: Uint8Array, view: DataView, at: number, value: Value.DataArray) => {
+const writeArray = (bytes: Uint8Array, view: DataView, base: number, at: number, value: Value.DataArray) => {
   const array = value.value
   if (littleEndian || array.BYTES_PER_ELEMENT === 1) {
     bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at)
     return
   }
   // Big-endian hosts: typed arrays hold host order, the wire wants little-endian.
+  at += base
   for (let i = 0; i < array.length; i++) {
     switch (value.type) {
       case "u16[]":

@@ -1,0 +1,92 @@
+/**
+ * The errors of NCP connections, each a tagged error in the Effect error channel:
+ *
+ * - `NetworkError`: the transport failed (cannot connect, reset, TLS failure, a tunnel answer
+ *   other than 200 or 401, an unexpected handshake).
+ * - `AuthenticationError`: the node refused the credentials (tunnel answer 401).
+ * - `NetworkTimeout`: nothing arrived from the peer within the timeout.
+ * - `ConnectionClosed`: the peer closed the connection between packets, or it was closed here.
+ * - `CommandError`: the node answered a command with `ERRO`/`ERRC`.
+ * - `DecodeError` and `EncodeError` (module `CodecError`): bad bytes in, bad values out.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import type { DecodeError, EncodeError } from "./CodecError.js"
+import type { Field } from "./Field.js"
+
+const FieldSchema = Schema.declare(
+  (u: unknown): u is Field => typeof u === "object" && u !== null && "name" in u && "params" in u,
+  { identifier: "Field" }
+)
+
+/** The transport failed: cannot connect, connection reset, TLS failure, an unexpected answer. */
+export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkError", {
+  detail: Schema.String,
+  remote: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message(): string {
+    return this.remote === undefined ? this.detail : `${this.remote}: ${this.detail}`
+  }
+}
+
+/** The node refused the credentials (the CONNECT tunnel answered 401). */
+export class AuthenticationError extends Schema.TaggedError<AuthenticationError>()("AuthenticationError", {
+  detail: Schema.String,
+  remote: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return this.remote === undefined ? this.detail : `${this.remote}: ${this.detail}`
+  }
+}
+
+/** Nothing arrived from the peer within the timeout. */
+export class NetworkTimeout extends Schema.TaggedError<NetworkTimeout>()("NetworkTimeout", {
+  seconds: Schema.Number,
+  during: Schema.String,
+  remote: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const prefix = this.remote === undefined ? "" : `${this.remote}: `
+    return `${prefix}nothing received for ${this.seconds} s ${this.during}`
+  }
+}
+
+/** The connection is closed: the peer closed it between packets, or it was closed here. */
+export class ConnectionClosed extends Schema.TaggedError<ConnectionClosed>()("ConnectionClosed", {
+  detail: Schema.String,
+  remote: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return this.remote === undefined ? this.detail : `${this.remote}: ${this.detail}`
+  }
+}
+
+/**
+ * The node answered with an error: a field carrying `ERRO` (detail) and/or `ERRC` (code). Holds
+ * the packet type, the field's name and id, and the field itself.
+ */
+export class CommandError extends Schema.TaggedError<CommandError>()("CommandError", {
+  packetType: Schema.String,
+  fieldName: Schema.String,
+  fieldId: Schema.Number,
+  detail: Schema.String,
+  code: Schema.optional(Schema.Number),
+  field: FieldSchema
+}) {
+  override get message(): string {
+    const code = this.code === undefined ? "" : ` (code ${this.code})`
+    return `${this.packetType} ${this.fieldName}: ${this.detail}${code}`
+  }
+}
+
+/** Every error an NCP connection can fail with. */
+export type ConnectionError =
+  | NetworkError
+  | AuthenticationError
+  | NetworkTimeout
+  | ConnectionClosed
+  | CommandError
+  | DecodeError
+  | EncodeError

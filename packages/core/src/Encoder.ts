@@ -274,7 +274,8 @@ const valueLength = (value: Value.Value, packetType: string, field: string, para
       }
       return value.value.byteLength
     default: {
-      const expected = arrayClass[value.type]
+      // own keys only: a tag such as "constructor" or "toString" would find Object.prototype's
+      const expected = Object.hasOwn(arrayClass, value.type) ? arrayClass[value.type] : undefined
       if (expected === undefined) return bad(`unknown value type ${JSON.stringify(value.type)}`)
       if (!(value.value instanceof expected)) bad(`${value.type} value is not a ${expected.name}`)
       return value.value.byteLength

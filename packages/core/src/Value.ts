@@ -291,7 +291,8 @@ const U64_MAX = 2n ** 64n - 1n
 export const isValue = (input: unknown): input is Value => {
   if (typeof input !== "object" || input === null || ArrayBuffer.isView(input)) return false
   const type = (input as { readonly type?: unknown }).type
-  return typeof type === "string" && (type in TypeCode || type === "unknown")
+  // own keys only: `"toString" in TypeCode` is true too
+  return typeof type === "string" && (Object.hasOwn(TypeCode, type) || type === "unknown")
 }
 
 /**

@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
+export * as Client from "./Client.js"
 export * from "./CodecError.js"
+export * as Connection from "./Connection.js"
+export * from "./ConnectionError.js"
 export * from "./Decoder.js"
 export * from "./Encoder.js"
 export * as Field from "./Field.js"
@@ -13,5 +16,9 @@ export * as Framing from "./Framing.js"
 export * as Identifier from "./Identifier.js"
 export * as Json from "./Json.js"
 export * as Packet from "./Packet.js"
+export * as PacketSchema from "./PacketSchema.js"
+export * as Server from "./Server.js"
 export * as Timestamp from "./Timestamp.js"
+export * as Transport from "./Transport.js"
+export * as Tunnel from "./Tunnel.js"
 export * as Value from "./Value.js"

@@ -1,0 +1,183 @@
+/**
+ * The NCP client: connect to a node, perform the LINK handshake (through the CONNECT tunnel
+ * when TLS is on or credentials are given) and get a `Connection`.
+ *
+ * Defaults follow the Python `ncplib` 6.1: port 9999 (443 with TLS, 80 with credentials), the
+ * remote named `host:port`, the local host and user names from the platform, an empty domain,
+ * a 60 s timeout, and `autoErro`, `autoWarn`, `autoAckn` on.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@effect-ncp/core"
+ * import { NodeTransport } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const connection = yield* Client.connect({ host: "rfeye000123.local" })
+ *   const reply = yield* connection.request("DSPC", "SWEP", { FSTA: 10000, FSTP: 18000 })
+ *   console.log(reply.params)
+ * }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import * as Connection from "./Connection.js"
+import type { ConnectionError } from "./ConnectionError.js"
+import * as Field from "./Field.js"
+import { type TlsOption, Transport } from "./Transport.js"
+import * as Tunnel from "./Tunnel.js"
+
+/** Options of {@link connect}. Only `host` is required. */
+export interface ClientOptions {
+  readonly host: string
+  /** Default 9999; 443 with TLS; 80 with credentials and no TLS. */
+  readonly port?: number | undefined
+  /** The name the connection gives the node. Default `host:port`. */
+  readonly remoteHostname?: string | undefined
+  /** This machine's name, sent as `CIW`/`CAR`. Default: the OS host name. */
+  readonly hostname?: string | undefined
+  /** The user name sent as `CUSR`. Default: the OS user. */
+  readonly connectionUsername?: string | undefined
+  /** The domain sent as `CDOM`. Default "". */
+  readonly connectionDomain?: string | undefined
+  /** The network timeout in seconds asked for in the handshake; 0 for none. Default 60. */
+  readonly timeout?: number | undefined
+  /** Turn error replies (`ERRO`/`ERRC`) into `CommandError`s. Default true. */
+  readonly autoErro?: boolean | undefined
+  /** Log warning replies (`WARN`/`WARC`). Default true. */
+  readonly autoWarn?: boolean | undefined
+  /** Skip acknowledgement replies (fields with an `ACKN` param). Default true. */
+  readonly autoAckn?: boolean | undefined
+  /** TLS: `true`, or platform TLS options (for Node, `tls.connect` options). Default false. */
+  readonly tls?: TlsOption | undefined
+  /** User name for the CONNECT tunnel. Giving it (or a password) turns the tunnel on. */
+  readonly username?: string | undefined
+  /** Password for the CONNECT tunnel. */
+  readonly password?: Redacted.Redacted<string> | string | undefined
+  /** The largest packet accepted, in bytes. Default 64 MiB. */
+  readonly maxPacketBytes?: number | undefined
+  /** Fields a Response, stream or inbox holds before reading pauses. Default 64. */
+  readonly bufferCapacity?: number | undefined
+}
+
+/** The port a client uses when none is given. */
+export const defaultPort = (options: Pick<ClientOptions, "tls" | "username" | "password">): number =>
+  options.tls !== undefined && options.tls !== false
+    ? 443
+    : options.username !== undefined || options.password !== undefined
+      ? 80
+      : 9999
+
+/** The value of a LINK param as a timeout: a non-negative integer, else `undefined`. */
+export const linkTimeout = (field: Field.Field): number | undefined => {
+  const value = Field.get(field, "LINK")
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined
+}
+
+/** A counter of field ids that wraps at 2^32. */
+export const fieldIds = (): (() => number) => {
+  let next = 1
+  return () => {
+    const id = next
+    next = (next + 1) % 4294967296
+    return id
+  }
+}
+
+/**
+ * Connects to a node and performs the handshake. The connection lives as long as the current
+ * scope (or until `close`); everything it holds is released with it.
+ */
+export const connect = Effect.fn("Client.connect")(function* (
+  options: ClientOptions
+): Effect.fn.Return<Connection.Connection, ConnectionError, Transport | Scope.Scope> {
+  const transport = yield* Transport
+  const tls = options.tls ?? false
+  const port = options.port ?? defaultPort(options)
+  const remote = options.remoteHostname ?? `${options.host}:${port}`
+  const timeout = options.timeout ?? 60
+  const hostname = options.hostname ?? transport.hostname
+  const parent = yield* Effect.scope
+  const scope = yield* Scope.fork(parent)
+  return yield* Effect.gen(function* () {
+    const socket = yield* transport.connect({ host: options.host, port, tls })
+    const wire = yield* Connection.makeWire(socket, { remote, maxPacketBytes: options.maxPacketBytes })
+    if (tls !== false || options.username !== undefined || options.password !== undefined) {
+      const password = options.password ?? ""
+      yield* Tunnel.client(
+        wire,
+        {
+          username: options.username ?? "",
+          password: typeof password === "string" ? Redacted.make(password) : password
+        },
+        timeout
+      )
+    }
+    const nextFieldId = fieldIds()
+    yield* wire.waitField("LINK", "HELO", timeout)
+    yield* wire.writePacket("LINK", [
+      {
+        name: "CCRE",
+        id: nextFieldId(),
+        params: [
+          ["CIW", { type: "string", value: hostname }],
+          ["CUSR", { type: "string", value: options.connectionUsername ?? transport.username }],
+          ["CDOM", { type: "string", value: options.connectionDomain ?? "" }],
+          ["LINK", { type: "i32", value: timeout }]
+        ]
+      }
+    ])
+    const { field: scar } = yield* wire.waitField("LINK", "SCAR", timeout)
+    let agreed = linkTimeout(scar)
+    if (agreed === undefined) {
+      yield* Effect.logWarning(
+        `LINK SCAR carries no valid LINK timeout (${describeLink(scar)}); treating the node as legacy (timeout 0)`
+      ).pipe(Effect.annotateLogs({ ncp: "DecodeWarning", remote, packetType: "LINK", field: "SCAR", param: "LINK" }))
+      agreed = 0
+    } else if (agreed !== 0 && agreed !== timeout) {
+      yield* Effect.logWarning(`the node changed the timeout from ${timeout} s to ${agreed} s`).pipe(
+        Effect.annotateLogs({ ncp: "TimeoutChanged", remote, requested: timeout, agreed })
+      )
+    }
+    yield* wire.writePacket("LINK", [
+      { name: "CARE", id: nextFieldId(), params: [["CAR", { type: "string", value: hostname }]] }
+    ])
+    yield* wire.waitField("LINK", "SCON", timeout)
+    return yield* Connection.make(
+      wire,
+      {
+        timeout: agreed,
+        autoErro: options.autoErro ?? true,
+        autoWarn: options.autoWarn ?? true,
+        autoAckn: options.autoAckn ?? true,
+        bufferCapacity: options.bufferCapacity ?? 64,
+        nextFieldId
+      },
+      scope
+    )
+  }).pipe(
+    Scope.provide(scope),
+    Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+  )
+})
+
+const describeLink = (field: Field.Field): string => {
+  const value = Field.getValue(field, "LINK")
+  return value === undefined ? "missing" : `${value.type} ${String(value.value)}`
+}
+
+/**
+ * A connection as a service, for embedding in a backend: provide `NcpClient.layer(options)`
+ * (plus a `Transport`) and `yield* NcpClient` where you need it. The connection opens when the
+ * layer is built and closes when it is released.
+ */
+export class NcpClient extends Context.Service<NcpClient, Connection.Connection>()("@effect-ncp/core/NcpClient") {
+  static readonly layer = (options: ClientOptions): Layer.Layer<NcpClient, ConnectionError, Transport> =>
+    Layer.effect(NcpClient, connect(options))
+}

@@ -1,0 +1,677 @@
+/**
+ * An open NCP connection, client or server side, after the LINK handshake.
+ *
+ * One fiber reads packets and routes every field: to each waiting `Response` whose packet type,
+ * field name and field id it matches, to every subscriber of `fields`, and otherwise to the
+ * connection's inbox, read by `recv` and `recvField`. Nothing is dropped: when a reader is
+ * slow, routing waits for it, which stops reading the socket (backpressure to the peer)
+ * instead of buffering without bound. Another fiber sends keep-alives. Both live in the
+ * connection's scope.
+ *
+ * @example
+ * ```ts
+ * import { Connection } from "@effect-ncp/core"
+ * import * as Effect from "effect/Effect"
+ *
+ * declare const connection: Connection.Connection
+ * const program = Effect.gen(function* () {
+ *   const reply = yield* connection.request("DSPC", "SWEP", { FSTA: 10000, FSTP: 18000 })
+ *   console.log(reply.params)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Pull from "effect/Pull"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Socket from "effect/socket/Socket"
+import { DecodeError, type DecodeWarning } from "./CodecError.js"
+import {
+  CommandError,
+  ConnectionClosed,
+  type ConnectionError,
+  NetworkError,
+  NetworkTimeout
+} from "./ConnectionError.js"
+import { type Decoded, decodePacket } from "./Decoder.js"
+import { encodePacket } from "./Encoder.js"
+import * as Field from "./Field.js"
+import { PacketFramer } from "./Framing.js"
+import { Mailbox } from "./internal/mailbox.js"
+import type { Packet } from "./Packet.js"
+import * as Timestamp from "./Timestamp.js"
+
+/** A field received on a connection, with its packet's header and a way to reply to it. */
+export interface IncomingField extends Field.Field {
+  readonly packetType: string
+  readonly packetId: number
+  readonly packetTimestamp: Timestamp.Timestamp
+  /** Replies to this field: a packet of the same type with one field of the same name and id. */
+  readonly reply: (params?: Field.ParamsInput) => Effect.Effect<void, ConnectionError>
+}
+
+/**
+ * The replies to a command: fields of the same packet type, name and id. Registered before the
+ * command is sent, so no reply is missed, and for the life of the scope `send` ran in.
+ */
+export interface Response {
+  readonly packetType: string
+  /** The name of the (first) field sent. */
+  readonly fieldName: string
+  /** The id of the (first) field sent. */
+  readonly fieldId: number
+  /** The next reply. Fails with a `CommandError` for an error reply. */
+  readonly recv: Effect.Effect<IncomingField, ConnectionError>
+  /** The next reply to the sent field called `name` (for a packet of several fields). */
+  readonly recvField: (name: string) => Effect.Effect<IncomingField, ConnectionError>
+  /** Every reply as a Stream; it ends when the connection closes gracefully. */
+  readonly fields: Stream.Stream<IncomingField, ConnectionError>
+}
+
+/** A field to send in a packet of several fields. */
+export interface OutgoingField {
+  readonly name: string
+  readonly params?: Field.ParamsInput | undefined
+}
+
+/** An open NCP connection. */
+export interface Connection {
+  /** The peer's name: `host:port` for a client (unless told otherwise), the client's `CIW` for a server. */
+  readonly remoteHostname: string
+  /** The timeout agreed in the handshake, in seconds (0: a legacy peer, keep-alive every 3 s). */
+  readonly timeout: number
+  /**
+   * Sends one field (a command) and returns its `Response`, registered for the life of the
+   * current scope. Completes when the bytes are handed to the socket.
+   */
+  readonly send: (
+    packetType: string,
+    fieldName: string,
+    params?: Field.ParamsInput
+  ) => Effect.Effect<Response, ConnectionError, Scope.Scope>
+  /** Sends a packet of several fields; the `Response` gets the replies to any of them. */
+  readonly sendPacket: (
+    packetType: string,
+    fields: ReadonlyArray<OutgoingField>
+  ) => Effect.Effect<Response, ConnectionError, Scope.Scope>
+  /** Sends one field and waits for its first reply (`send` then `Response.recv`, scoped). */
+  readonly request: (
+    packetType: string,
+    fieldName: string,
+    params?: Field.ParamsInput
+  ) => Effect.Effect<IncomingField, ConnectionError>
+  /** The next field no `Response` claimed. */
+  readonly recv: Effect.Effect<IncomingField, ConnectionError>
+  /** The next field no `Response` claimed with this packet type and name; others stay queued. */
+  readonly recvField: (packetType: string, fieldName: string) => Effect.Effect<IncomingField, ConnectionError>
+  /**
+   * Every incoming field from now on, including those a `Response` also receives (and first
+   * the queued fields no `Response` claimed). While a stream runs, unclaimed fields go to it
+   * rather than to `recv`. Ends when the connection closes gracefully.
+   */
+  readonly fields: Stream.Stream<IncomingField, ConnectionError>
+  /** Closes the connection now; waiting operations fail with `ConnectionClosed`. */
+  readonly close: Effect.Effect<void>
+  /** Completes when the connection has ended, with the reason (`ConnectionClosed` when graceful). */
+  readonly closed: Effect.Effect<ConnectionError>
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wire: framing, timeouts and writes over a Socket. Shared by the handshakes and the
+// connection itself.
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export interface WireOptions {
+  readonly remote: string
+  readonly maxPacketBytes?: number | undefined
+  readonly info?: Uint8Array | undefined
+}
+
+/** @internal */
+export class Wire {
+  readonly framer: PacketFramer
+  remote: string
+  /** Epoch millis (Clock) of the last packet handed to the socket. */
+  lastSent = 0
+  /** The error that ended the wire, once it has ended. */
+  ended: ConnectionError | undefined
+  private readonly info: Uint8Array
+  private timeoutDuration: readonly [number, Duration.Duration] | undefined
+
+  constructor(
+    private readonly pull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>,
+    private readonly writer: Socket.Writer,
+    options: WireOptions
+  ) {
+    this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
+    this.remote = options.remote
+    this.info = options.info ?? new Uint8Array(4)
+  }
+
+  /**
+   * The next chunk of bytes, or `undefined` at a graceful end of input. `timeoutSeconds` 0
+   * waits without limit.
+   */
+  pullBytes(
+    timeoutSeconds: number,
+    during: string
+  ): Effect.Effect<Uint8Array | undefined, NetworkError | NetworkTimeout> {
+    const pulled = this.pull.pipe(
+      Effect.map((chunks) => concatChunks(chunks)),
+      Effect.catch((error: Socket.SocketError) => {
+        const reason = error.reason
+        if (reason._tag === "SocketCloseError" && reason.code === 1000) return Effect.succeed(undefined)
+        return Effect.fail(new NetworkError({ detail: socketErrorDetail(error), remote: this.remote, cause: error }))
+      })
+    )
+    if (timeoutSeconds <= 0) return pulled
+    if (this.timeoutDuration?.[0] !== timeoutSeconds)
+      this.timeoutDuration = [timeoutSeconds, Duration.seconds(timeoutSeconds)]
+    return pulled.pipe(
+      Effect.timeoutOrElse({
+        duration: this.timeoutDuration[1],
+        orElse: () => Effect.fail(new NetworkTimeout({ seconds: timeoutSeconds, during, remote: this.remote }))
+      })
+    )
+  }
+
+  /** The next whole packet, decoded; its decode warnings are logged. */
+  readPacket(timeoutSeconds: number, during: string): Effect.Effect<Decoded, ConnectionError> {
+    return Effect.suspend(() => {
+      const offset = this.framer.offset
+      const next = this.framer.next()
+      if (next instanceof DecodeError) return Effect.fail(next)
+      if (next !== undefined) {
+        const decoded = decodePacket(next, { baseOffset: offset })
+        if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+        const { warnings } = decoded.success
+        return warnings.length === 0
+          ? Effect.succeed(decoded.success)
+          : Effect.as(logDecodeWarnings(warnings, this.remote), decoded.success)
+      }
+      return this.pullBytes(timeoutSeconds, during).pipe(
+        Effect.flatMap((bytes): Effect.Effect<Decoded, ConnectionError> => {
+          if (bytes === undefined) {
+            const truncated = this.framer.end()
+            return Effect.fail(
+              truncated ?? new ConnectionClosed({ detail: "the peer closed the connection", remote: this.remote })
+            )
+          }
+          this.framer.push(bytes)
+          return this.readPacket(timeoutSeconds, during)
+        })
+      )
+    })
+  }
+
+  private setLastSent(now: number): void {
+    this.lastSent = now
+  }
+
+  /** Writes raw bytes (the CONNECT tunnel's text, or an encoded packet). */
+  writeBytes(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed> {
+    if (this.ended !== undefined) {
+      return Effect.fail(new ConnectionClosed({ detail: "the connection is closed", remote: this.remote }))
+    }
+    return this.writer.write(bytes).pipe(
+      Effect.mapError(
+        (error) => new NetworkError({ detail: socketErrorDetail(error), remote: this.remote, cause: error })
+      ),
+      Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => this.setLastSent(now))))
+    )
+  }
+
+  /** Encodes and writes one packet stamped with the Clock's time. */
+  writePacket(
+    type: string,
+    fields: ReadonlyArray<Field.FieldInput>,
+    packetId = 1
+  ): Effect.Effect<void, ConnectionError> {
+    return Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now): Effect.Effect<void, ConnectionError> => {
+        const encoded = encodePacket({
+          type,
+          id: packetId,
+          timestamp: Timestamp.fromMillis(now),
+          info: this.info,
+          fields
+        })
+        return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+      })
+    )
+  }
+
+  /** A keep-alive: a LINK packet without fields, packet id 0, nanoseconds 0. */
+  writeKeepAlive(): Effect.Effect<void, ConnectionError> {
+    return Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now): Effect.Effect<void, ConnectionError> => {
+        const encoded = encodePacket({
+          type: "LINK",
+          id: 0,
+          timestamp: { seconds: Math.floor(now / 1000), nanos: 0 },
+          info: this.info,
+          fields: []
+        })
+        return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+      })
+    )
+  }
+
+  /**
+   * Reads packets until a field of this packet type and name arrives, skipping others (as the
+   * handshake must). A `LINK ERRO` field fails with a `CommandError`.
+   */
+  waitField(
+    packetType: string,
+    fieldName: string,
+    timeoutSeconds: number
+  ): Effect.Effect<{ readonly packet: Packet; readonly field: Field.Field }, ConnectionError> {
+    const during = `waiting for ${packetType} ${fieldName}`
+    const loop: Effect.Effect<{ readonly packet: Packet; readonly field: Field.Field }, ConnectionError> =
+      Effect.flatMap(this.readPacket(timeoutSeconds, during), ({ packet }) => {
+        for (const field of packet.fields) {
+          if (packet.type === packetType && field.name === fieldName) return Effect.succeed({ packet, field })
+          if (packet.type === "LINK" && field.name === "ERRO") {
+            return Effect.fail(commandError(packet.type, field))
+          }
+        }
+        return loop
+      })
+    return loop
+  }
+}
+
+const textEncoder = new TextEncoder()
+
+const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array => {
+  if (chunks.length === 1) {
+    const chunk = chunks[0] as Uint8Array | string
+    return typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
+  }
+  const bytes = chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk))
+  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0))
+  let at = 0
+  for (const b of bytes) {
+    out.set(b, at)
+    at += b.length
+  }
+  return out
+}
+
+const socketErrorDetail = (error: Socket.SocketError): string => {
+  const reason = error.reason
+  const cause = "cause" in reason ? reason.cause : undefined
+  const causeMessage =
+    typeof cause === "object" && cause !== null && "message" in cause ? String(cause.message) : undefined
+  switch (reason._tag) {
+    case "SocketOpenError":
+      return reason.kind === "Timeout"
+        ? "timed out connecting"
+        : `cannot connect${causeMessage === undefined ? "" : `: ${causeMessage}`}`
+    case "SocketCloseError":
+      return `connection closed (code ${reason.code})`
+    case "SocketReadError":
+      return `read failed${causeMessage === undefined ? "" : `: ${causeMessage}`}`
+    case "SocketWriteError":
+      return `write failed${causeMessage === undefined ? "" : `: ${causeMessage}`}`
+    default:
+      return causeMessage ?? reason._tag
+  }
+}
+
+const logDecodeWarnings = (warnings: ReadonlyArray<DecodeWarning>, remote: string) =>
+  Effect.forEach(
+    warnings,
+    (warning) =>
+      Effect.logWarning(warning.message).pipe(
+        Effect.annotateLogs({
+          ncp: "DecodeWarning",
+          kind: warning.kind,
+          offset: warning.offset,
+          remote,
+          packetType: warning.packetType ?? "",
+          field: warning.field ?? "",
+          param: warning.param ?? ""
+        })
+      ),
+    { discard: true }
+  )
+
+/** @internal */
+export const commandError = (packetType: string, field: Field.Field): CommandError => {
+  const detail = Field.get(field, "ERRO")
+  const code = Field.get(field, "ERRC")
+  return new CommandError({
+    packetType,
+    fieldName: field.name,
+    fieldId: field.id,
+    detail: typeof detail === "string" ? detail : "command error",
+    code: typeof code === "number" ? code : undefined,
+    field
+  })
+}
+
+/** @internal Acquires the socket's reader and writer in the current scope. */
+export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Effect<Wire, NetworkError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const reader = yield* socket.reader.pipe(
+      Effect.mapError(
+        (error) => new NetworkError({ detail: socketErrorDetail(error), remote: options.remote, cause: error })
+      )
+    )
+    const writer = yield* socket.writer
+    return new Wire(reader.pull, writer, options)
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The connection
+// ---------------------------------------------------------------------------------------------
+
+/** @internal */
+export interface ConnectionConfig {
+  readonly timeout: number
+  readonly autoErro: boolean
+  readonly autoWarn: boolean
+  readonly autoAckn: boolean
+  /** How many fields a Response, a `fields` subscriber or the inbox holds before routing waits. */
+  readonly bufferCapacity: number
+  /** Field ids: the next one to give out. */
+  readonly nextFieldId: () => number
+  /** Runs when the connection ends on its own, before the socket closes (a server's LINK ERRO). */
+  readonly beforeEnd?: ((error: ConnectionError) => Effect.Effect<void>) | undefined
+}
+
+type Item = Result.Result<IncomingField, CommandError>
+
+const isClosed = (error: ConnectionError): boolean => error._tag === "ConnectionClosed"
+
+/** The interval between keep-alives for an agreed timeout, in milliseconds. */
+export const keepAliveIntervalMillis = (timeout: number): number =>
+  timeout === 0 ? 3000 : Math.max(1, Math.floor(timeout * 0.66)) * 1000
+
+/**
+ * @internal Starts routing and keep-alive on a wire whose handshake is done. Everything lives in
+ * `scope`; closing it closes the connection.
+ */
+export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Connection> =>
+  Effect.gen(function* () {
+    const inbox = new Mailbox<Item, ConnectionError>(config.bufferCapacity)
+    const responses = new Map<string, Set<Mailbox<Item, ConnectionError>>>()
+    const subscribers = new Set<Mailbox<IncomingField, ConnectionError>>()
+    const allResponses = new Set<Mailbox<Item, ConnectionError>>()
+    let terminal: ConnectionError | undefined
+    const ended = Deferred.makeUnsafe<ConnectionError>()
+
+    const terminate = (error: ConnectionError) =>
+      Effect.suspend(() => {
+        if (terminal !== undefined) return Effect.void
+        terminal = error
+        wire.ended = error
+        inbox.end(error)
+        for (const mailbox of allResponses) mailbox.end(error)
+        for (const mailbox of subscribers) mailbox.end(error)
+        Deferred.doneUnsafe(ended, Effect.succeed(error))
+        return Effect.void
+      })
+
+    // One shared error for every released Response: building an error captures a stack trace,
+    // too costly to do once per request.
+    let responseClosedError: ConnectionClosed | undefined
+    const responseClosed = () =>
+      (responseClosedError ??= new ConnectionClosed({ detail: "the response's scope closed", remote: wire.remote }))
+
+    const key = (packetType: string, name: string, id: number) => `${packetType}\u0000${name}\u0000${id}`
+
+    const incoming = (packet: Packet, field: Field.Field): IncomingField => ({
+      packetType: packet.type,
+      packetId: packet.id,
+      packetTimestamp: packet.timestamp,
+      name: field.name,
+      id: field.id,
+      params: field.params,
+      reply: (params = {}) => wire.writePacket(packet.type, [{ name: field.name, id: field.id, params }])
+    })
+
+    const logWarning = (packetType: string, field: Field.Field) => {
+      const detail = Field.get(field, "WARN")
+      const code = Field.get(field, "WARC")
+      return Effect.logWarning(
+        `${packetType} ${field.name}: ${typeof detail === "string" ? detail : "warning"}${
+          typeof code === "number" ? ` (code ${code})` : ""
+        }`
+      ).pipe(
+        Effect.annotateLogs({
+          ncp: "CommandWarning",
+          remote: wire.remote,
+          packetType,
+          field: field.name,
+          fieldId: field.id,
+          detail: typeof detail === "string" ? detail : "",
+          code: typeof code === "number" ? code : ""
+        })
+      )
+    }
+
+    const dispatch = (packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> =>
+      Effect.suspend(() => {
+        let item: Item
+        const received = incoming(packet, field)
+        if (config.autoErro && field.name === "ERRO") {
+          const error = commandError(packet.type, field)
+          // A LINK ERRO answers no particular command: it ends the connection.
+          if (packet.type === "LINK") return Effect.fail(error)
+          inbox.failWaiters(error)
+          for (const mailbox of allResponses) mailbox.failWaiters(error)
+          return Effect.void
+        }
+        if (config.autoWarn && field.name === "WARN") return logWarning(packet.type, field)
+        if (config.autoAckn && Field.has(field, "ACKN")) return Effect.void
+        const warn = config.autoWarn && (Field.has(field, "WARN") || Field.has(field, "WARC"))
+        if (config.autoErro && (Field.has(field, "ERRO") || Field.has(field, "ERRC"))) {
+          item = Result.fail(commandError(packet.type, field))
+        } else {
+          item = Result.succeed(received)
+        }
+        const claimed = responses.get(key(packet.type, field.name, field.id))
+        const deliveries: Array<Effect.Effect<boolean>> = []
+        if (claimed !== undefined) for (const mailbox of claimed) deliveries.push(mailbox.offer(item))
+        for (const mailbox of subscribers) deliveries.push(mailbox.offer(received))
+        if (claimed === undefined && subscribers.size === 0) deliveries.push(inbox.offer(item))
+        const delivered =
+          deliveries.length === 1
+            ? (deliveries[0] as Effect.Effect<boolean>)
+            : Effect.all(deliveries, { discard: true })
+        return warn ? Effect.andThen(logWarning(packet.type, field), delivered) : Effect.asVoid(delivered)
+      })
+
+    const readLoop: Effect.Effect<never, ConnectionError> = Effect.forever(
+      Effect.flatMap(wire.readPacket(config.timeout, "waiting for the next packet"), (decoded) => {
+        const fields = decoded.packet.fields
+        if (fields.length === 0) return Effect.void
+        if (fields.length === 1) return dispatch(decoded.packet, fields[0] as Field.Field)
+        return Effect.forEach(fields, (field) => dispatch(decoded.packet, field), { discard: true })
+      })
+    )
+
+    const keepAlive: Effect.Effect<never, ConnectionError> =
+      config.timeout === 0
+        ? Effect.forever(Effect.andThen(wire.writeKeepAlive(), Effect.sleep("3 seconds")))
+        : Effect.forever(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const due = wire.lastSent + keepAliveIntervalMillis(config.timeout)
+              return now >= due ? wire.writeKeepAlive() : Effect.sleep(due - now)
+            })
+          )
+
+    // When either loop stops, the connection ends: close the scope, which releases the socket.
+    const ending = (error: ConnectionError) =>
+      Effect.andThen(
+        config.beforeEnd === undefined ? terminate(error) : Effect.andThen(config.beforeEnd(error), terminate(error)),
+        Effect.forkDetach(Scope.close(scope, Exit.void))
+      )
+    yield* Effect.forkIn(readLoop.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
+    yield* Effect.forkIn(keepAlive.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
+    yield* Scope.addFinalizer(
+      scope,
+      terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote }))
+    )
+
+    const failIfEnded = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> =>
+      Effect.suspend(
+        (): Effect.Effect<A, E | ConnectionError, R> => (terminal === undefined ? effect : Effect.fail(terminal))
+      )
+
+    const fromItem = (item: Item): Effect.Effect<IncomingField, ConnectionError> =>
+      Result.isSuccess(item) ? Effect.succeed(item.success) : Effect.fail(item.failure)
+
+    const itemMatches = (packetType: string, name: string) => (item: Item) =>
+      Result.isSuccess(item)
+        ? item.success.packetType === packetType && item.success.name === name
+        : item.failure.packetType === packetType && item.failure.fieldName === name
+
+    const register = (packetType: string, sent: ReadonlyArray<readonly [name: string, id: number]>) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const mailbox = new Mailbox<Item, ConnectionError>(config.bufferCapacity)
+          if (terminal !== undefined) mailbox.end(terminal)
+          allResponses.add(mailbox)
+          for (const [name, id] of sent) {
+            const k = key(packetType, name, id)
+            let set = responses.get(k)
+            if (set === undefined) responses.set(k, (set = new Set()))
+            set.add(mailbox)
+          }
+          return mailbox
+        }),
+        (mailbox) =>
+          Effect.sync(() => {
+            allResponses.delete(mailbox)
+            for (const [name, id] of sent) {
+              const k = key(packetType, name, id)
+              const set = responses.get(k)
+              if (set !== undefined) {
+                set.delete(mailbox)
+                if (set.size === 0) responses.delete(k)
+              }
+            }
+            // Unblock a routing fiber waiting on this mailbox: nobody will read it any more.
+            mailbox.end(responseClosed())
+          })
+      )
+
+    const makeResponse = (
+      packetType: string,
+      sent: ReadonlyArray<readonly [name: string, id: number]>,
+      mailbox: Mailbox<Item, ConnectionError>
+    ): Response => {
+      const [first] = sent as readonly [readonly [string, number]]
+      return {
+        packetType,
+        fieldName: first[0],
+        fieldId: first[1],
+        recv: Effect.flatMap(mailbox.take(), fromItem),
+        recvField: (name) => Effect.flatMap(mailbox.take(itemMatches(packetType, name)), fromItem),
+        fields: streamItems(mailbox)
+      }
+    }
+
+    const sendPacket = (packetType: string, fields: ReadonlyArray<OutgoingField>) =>
+      failIfEnded(
+        Effect.gen(function* () {
+          if (fields.length === 0) {
+            return yield* new NetworkError({ detail: "sendPacket needs at least one field", remote: wire.remote })
+          }
+          const sent = fields.map((field) => [field.name, config.nextFieldId()] as const)
+          const mailbox = yield* register(packetType, sent)
+          yield* wire.writePacket(
+            packetType,
+            fields.map((field, i) => ({
+              name: field.name,
+              id: (sent[i] as readonly [string, number])[1],
+              params: field.params ?? {}
+            }))
+          )
+          return makeResponse(packetType, sent, mailbox)
+        })
+      )
+
+    const send = (packetType: string, fieldName: string, params: Field.ParamsInput = {}) =>
+      sendPacket(packetType, [{ name: fieldName, params }])
+
+    const subscribe = Effect.acquireRelease(
+      Effect.sync(() => {
+        const mailbox = new Mailbox<IncomingField, ConnectionError>(config.bufferCapacity)
+        if (terminal !== undefined) mailbox.end(terminal)
+        subscribers.add(mailbox)
+        return mailbox
+      }),
+      (mailbox) =>
+        Effect.sync(() => {
+          subscribers.delete(mailbox)
+          mailbox.end(new ConnectionClosed({ detail: "the fields stream ended", remote: wire.remote }))
+        })
+    )
+
+    const fieldsStream: Stream.Stream<IncomingField, ConnectionError> = Stream.unwrap(
+      Effect.map(subscribe, (mailbox) => {
+        // Fields that arrived before the stream started come first.
+        const queued = inbox.drain()
+        const first = Stream.fromIterable(queued).pipe(Stream.mapEffect(fromItem))
+        return Stream.concat(first, streamFields(mailbox))
+      })
+    )
+
+    const connection: Connection = {
+      remoteHostname: wire.remote,
+      timeout: config.timeout,
+      send,
+      sendPacket,
+      request: (packetType, fieldName, params) =>
+        Effect.scoped(Effect.flatMap(send(packetType, fieldName, params), (response) => response.recv)),
+      recv: Effect.flatMap(inbox.take(), fromItem),
+      recvField: (packetType, fieldName) => Effect.flatMap(inbox.take(itemMatches(packetType, fieldName)), fromItem),
+      fields: fieldsStream,
+      close: Scope.close(scope, Exit.void),
+      closed: Deferred.await(ended)
+    }
+    return connection
+  })
+
+/** A Stream of a mailbox's fields; it ends at a graceful close, fails on other errors. */
+const streamFields = (
+  mailbox: Mailbox<IncomingField, ConnectionError>
+): Stream.Stream<IncomingField, ConnectionError> => {
+  const pull: Pull.Pull<readonly [IncomingField, ...Array<IncomingField>], ConnectionError> = mailbox
+    .takeAll()
+    .pipe(
+      Effect.catch(
+        (error: ConnectionError): Pull.Pull<never, ConnectionError> =>
+          isClosed(error) ? Cause.done() : Effect.fail(error)
+      )
+    )
+  return Stream.fromPull(Effect.succeed(pull))
+}
+
+/** A Stream of a response's replies; an error reply fails it after the replies before it. */
+const streamItems = (mailbox: Mailbox<Item, ConnectionError>): Stream.Stream<IncomingField, ConnectionError> => {
+  // One item per pull: an error reply must fail the stream without taking the replies after it.
+  const pull: Pull.Pull<readonly [IncomingField], ConnectionError> = mailbox.take().pipe(
+    Effect.flatMap((item) =>
+      Result.isSuccess(item) ? Effect.succeed([item.success] as const) : Effect.fail(item.failure)
+    ),
+    Effect.catch(
+      (error: ConnectionError): Pull.Pull<never, ConnectionError> =>
+        isClosed(error) ? Cause.done() : Effect.fail(error)
+    )
+  )
+  return Stream.fromPull(Effect.succeed(pull))
+}

@@ -1,0 +1,66 @@
+/**
+ * The `ncp` command tree and how it talks to the terminal: help and version on stdout, and
+ * every usage or runtime error as one line on stderr (`ncp send: ...`), never a stack trace,
+ * with a non-zero exit code.
+ *
+ * `bin.ts` runs {@link main} with Node's services; tests can run {@link ncp} with
+ * `Command.runWith` and their own layers.
+ *
+ * @since 0.1.0
+ */
+import * as Console from "effect/Console"
+import { CliError, CliOutput, Command } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Decode from "./commands/decode.js"
+import * as Demo from "./commands/demo.js"
+import * as Send from "./commands/send.js"
+import * as Serve from "./commands/serve.js"
+import * as Sweep from "./commands/sweep.js"
+import { Reported } from "./Reported.js"
+
+/** The version `ncp --version` prints. */
+export const VERSION = "0.1.0"
+
+/** The root `ncp` command with its subcommands. */
+export const ncp = Command.make("ncp").pipe(
+  Command.withDescription("NCP client, server and tools for CRFS RFeye nodes"),
+  Command.withSubcommands([Demo.command, Serve.command, Send.command, Sweep.command, Decode.command])
+)
+
+/**
+ * Prints help and version with the default formatter (no colors), and a usage error as one
+ * line per problem on stderr, naming the command and where to find its usage.
+ */
+export const presenter: CliOutput.Presenter = {
+  present: (event) => {
+    if (event._tag !== "InvalidInvocation") return CliOutput.defaultPresenter.present(event)
+    const command = event.commandPath.join(" ")
+    return Console.error(event.errors.map((error) => `${command}: ${error.message} (see ${command} --help)`).join("\n"))
+  }
+}
+
+/** The presenter and a formatter without colors, so output is the same on a terminal and in a pipe. */
+export const outputLayer = Layer.mergeAll(
+  CliOutput.layerPresenter(presenter),
+  CliOutput.layer(CliOutput.defaultFormatter({ colors: false }))
+)
+
+/**
+ * Runs `ncp` with the process arguments. Commands report their own failures (`Reported`, exit
+ * code 1); usage errors exit with code 2; any other CLI error is printed as one line.
+ */
+export const main = Command.run(ncp, { version: VERSION }).pipe(
+  Effect.catch((error) => {
+    if (!CliError.isCliError(error)) return Effect.fail(error)
+    // Usage errors were presented already; the help request itself (no errors) exits 0.
+    if (error._tag === "ShowHelp") {
+      return error.errors.length === 0
+        ? Effect.void
+        : Effect.fail(new Reported({ exitCode: 2, detail: error.errors.map((e) => e.message).join("; ") }))
+    }
+    const detail = `ncp: ${error.message}`
+    return Console.error(detail).pipe(Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail }))))
+  }),
+  Effect.provide(outputLayer)
+)

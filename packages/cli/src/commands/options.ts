@@ -1,0 +1,180 @@
+/**
+ * Arguments and flags several commands share: the node address, identifiers, params, and
+ * the connection flags of `send` and `sweep`.
+ *
+ * @since 0.1.0
+ */
+import { type Field, Identifier } from "@effect-ncp/core"
+import * as Console from "effect/Console"
+import { Argument, CliError, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Address from "../Address.js"
+import * as Params from "../Params.js"
+import { Reported } from "../Reported.js"
+
+/** The `HOST[:PORT]` argument. */
+export const address = Argument.String("address").pipe(
+  Argument.withMetavar("HOST[:PORT]"),
+  Argument.withDescription("The node: host name or IP address, optionally with a port"),
+  Argument.mapEffect((text) =>
+    Result.match(Address.parseAddress(text), {
+      onSuccess: Effect.succeed,
+      onFailure: (detail) => Effect.fail(new CliError.ValidationError({ message: `address "${text}": ${detail}` }))
+    })
+  )
+)
+
+/** A packet type or field name argument. */
+export const identifier = (name: string, description: string) =>
+  Argument.String(name).pipe(
+    Argument.withMetavar(name.toUpperCase()),
+    Argument.withDescription(description),
+    Argument.filter(Identifier.isIdentifier, () => "an NCP identifier: 1-4 characters of A-Z and 0-9")
+  )
+
+/** The `NAME[:TYPE]=VALUE ...` arguments, as params. */
+export const params = Argument.String("param").pipe(
+  Argument.withMetavar("NAME[:TYPE]=VALUE"),
+  Argument.withDescription(
+    "A param; TYPE is i32, u32, i64, u64, f32, f64, string, raw (hex) or a data type such as u8[] or f32[] " +
+      "(a comma list). Without TYPE: an integer is i32, another number f64, anything else a string"
+  ),
+  Argument.mapEffect(
+    (text): Effect.Effect<Field.Param, CliError.CliError> =>
+      Result.match(Params.parseParam(text), {
+        onSuccess: Effect.succeed,
+        onFailure: (error) => Effect.fail(new CliError.ValidationError({ message: error.message }))
+      })
+  ),
+  Argument.variadic()
+)
+
+/** A positive number of seconds. */
+export const seconds = (name: string, description: string) =>
+  Flag.Finite(name).pipe(
+    Flag.withMetavar("S"),
+    Flag.withDescription(description),
+    Flag.filter(
+      (s) => s > 0,
+      () => "a number of seconds above 0"
+    ),
+    Flag.optional
+  )
+
+/** The flags of a command that connects to a node. */
+export const connectionFlags = {
+  tls: Flag.Boolean("tls").pipe(Flag.withDefault(false), Flag.withDescription("Connect with TLS (default port 443)")),
+  insecure: Flag.Boolean("insecure").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("With --tls: accept a certificate that does not verify (self-signed)")
+  ),
+  user: Flag.String("user").pipe(
+    Flag.withMetavar("U"),
+    Flag.withDescription("User name for the node's CONNECT tunnel (default port 80 without TLS)"),
+    Flag.optional
+  ),
+  password: Flag.Redacted("password").pipe(Flag.withMetavar("P"), Flag.withDescription("Password"), Flag.optional),
+  timeout: seconds("timeout", "Network timeout in seconds (default 60)")
+} as const
+
+/** The parsed connection flags. */
+export interface ConnectionFlags {
+  readonly tls: boolean
+  readonly insecure: boolean
+  readonly user: Option.Option<string>
+  readonly password: Option.Option<Redacted.Redacted<string>>
+  readonly timeout: Option.Option<number>
+}
+
+/** What a command that connects needs to know about the connection. */
+export interface ConnectionOptions {
+  readonly host: string
+  readonly port: number | undefined
+  readonly tls: boolean
+  /** Accept a TLS certificate that does not verify. */
+  readonly insecure: boolean
+  readonly username: string | undefined
+  readonly password: Redacted.Redacted<string> | undefined
+  readonly timeoutSeconds: number | undefined
+}
+
+/** Rules between connection flags, as a `Command.validate` step. */
+export const validateConnection = (flags: ConnectionFlags): Effect.Effect<void, CliError.CliError> =>
+  flags.insecure && !flags.tls
+    ? Effect.fail(new CliError.ValidationError({ message: "--insecure only applies with --tls" }))
+    : Option.isSome(flags.password) && Option.isNone(flags.user)
+      ? Effect.fail(new CliError.ValidationError({ message: "--password needs --user" }))
+      : Effect.void
+
+/** The connection options of an address and the connection flags. */
+export const toConnectionOptions = (address: Address.Address, flags: ConnectionFlags): ConnectionOptions => ({
+  host: address.host,
+  port: address.port,
+  tls: flags.tls,
+  insecure: flags.insecure,
+  username: Option.getOrUndefined(flags.user),
+  password: Option.getOrUndefined(flags.password),
+  timeoutSeconds: Option.getOrUndefined(flags.timeout)
+})
+
+/** How many replies to wait for: a count, or every reply until interrupted. */
+export type ReplyLimit = { readonly _tag: "Count"; readonly count: number } | { readonly _tag: "Follow" }
+
+/** The `--count N | --follow` flags. */
+export const replyLimitFlags = {
+  count: Flag.Int("count").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription("Stop after N replies (default 1)"),
+    Flag.filter(
+      (n) => n >= 1,
+      () => "a count of at least 1"
+    ),
+    Flag.optional
+  ),
+  follow: Flag.Boolean("follow").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Print replies until interrupted (Ctrl-C)")
+  )
+} as const
+
+/** `--count` and `--follow` exclude each other. */
+export const validateReplyLimit = (flags: {
+  readonly count: Option.Option<number>
+  readonly follow: boolean
+}): Effect.Effect<void, CliError.CliError> =>
+  flags.follow && Option.isSome(flags.count)
+    ? Effect.fail(new CliError.ValidationError({ message: "--count and --follow exclude each other" }))
+    : Effect.void
+
+/** The reply limit of the `--count` / `--follow` flags. */
+export const toReplyLimit = (flags: { readonly count: Option.Option<number>; readonly follow: boolean }): ReplyLimit =>
+  flags.follow ? { _tag: "Follow" } : { _tag: "Count", count: Option.getOrElse(flags.count, () => 1) }
+
+/** The chart size flags. */
+export const chartFlags = {
+  width: Flag.Int("width").pipe(
+    Flag.withDescription("Chart width in columns"),
+    Flag.filter(
+      (n) => n >= 8 && n <= 1000,
+      () => "a width of 8-1000 columns"
+    ),
+    Flag.withDefault(72)
+  ),
+  height: Flag.Int("height").pipe(
+    Flag.withDescription("Chart height in rows"),
+    Flag.filter(
+      (n) => n >= 2 && n <= 200,
+      () => "a height of 2-200 rows"
+    ),
+    Flag.withDefault(16)
+  )
+} as const
+
+/** Fails a command whose implementation needs the connection layer, which is not there yet. */
+export const notImplemented = (command: string): Effect.Effect<never, Reported> =>
+  Console.error(`ncp ${command}: not implemented yet`).pipe(
+    Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail: `ncp ${command}: not implemented yet` })))
+  )

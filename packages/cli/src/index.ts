@@ -1,0 +1,11 @@
+/**
+ * `@effect-ncp/cli`: the `ncp` command and the pieces it is made of, reusable on their own.
+ *
+ * @since 0.1.0
+ */
+export * as Address from "./Address.js"
+export * as Capture from "./Capture.js"
+export * as Chart from "./Chart.js"
+export * as Cli from "./Cli.js"
+export * as Params from "./Params.js"
+export * from "./Reported.js"

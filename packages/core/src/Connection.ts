@@ -144,15 +144,30 @@ export class Wire {
   lastSent = 0
   /** The error that ended the wire, once it has ended. */
   ended: ConnectionError | undefined
+  /**
+   * Epoch millis (Clock) since which a pull has been waiting for bytes, or `undefined` while
+   * none waits. The receive timeout watches it, so time spent waiting for a slow consumer
+   * (backpressure) never counts as the peer's silence.
+   */
+  waitingSince: number | undefined
   private readonly info: Uint8Array
   private timeoutDuration: readonly [number, Duration.Duration] | undefined
+  private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
   constructor(
-    private readonly pull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>,
+    pull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>,
     private readonly writer: Socket.Writer,
     options: WireOptions
   ) {
     this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
+    // The pull, stamped for the receive-timeout watchdog.
+    const stopWaiting = Effect.sync(() => {
+      this.waitingSince = undefined
+    })
+    this.timedPull = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      this.waitingSince = now
+      return Effect.ensuring(pull, stopWaiting)
+    })
     this.remote = options.remote
     this.info = options.info ?? new Uint8Array(4)
   }
@@ -165,7 +180,7 @@ export class Wire {
     timeoutSeconds: number,
     during: string
   ): Effect.Effect<Uint8Array | undefined, NetworkError | NetworkTimeout> {
-    const pulled = this.pull.pipe(
+    const pulled = this.timedPull.pipe(
       Effect.map((chunks) => concatChunks(chunks)),
       Effect.catch((error: Socket.SocketError) => {
         const reason = error.reason
@@ -494,7 +509,7 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       })
 
     const readLoop: Effect.Effect<never, ConnectionError> = Effect.forever(
-      Effect.flatMap(wire.readPacket(config.timeout, "waiting for the next packet"), (decoded) => {
+      Effect.flatMap(wire.readPacket(0, "waiting for the next packet"), (decoded) => {
         const fields = decoded.packet.fields
         if (fields.length === 0) return Effect.void
         if (fields.length === 1) return dispatch(decoded.packet, fields[0] as Field.Field)
@@ -512,6 +527,21 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
             })
           )
 
+    // The receive timeout: one timer per period rather than one per pull, and only time spent
+    // waiting for bytes counts.
+    const limit = config.timeout * 1000
+    const watchdog: Effect.Effect<never, ConnectionError> = Effect.forever(
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<void, ConnectionError> => {
+        const since = wire.waitingSince
+        if (since !== undefined && now - since >= limit) {
+          return Effect.fail(
+            new NetworkTimeout({ seconds: config.timeout, during: "waiting for the next packet", remote: wire.remote })
+          )
+        }
+        return Effect.sleep(since === undefined ? Math.min(limit, 1000) : since + limit - now)
+      })
+    )
+
     // When either loop stops, the connection ends: close the scope, which releases the socket.
     const ending = (error: ConnectionError) =>
       Effect.andThen(
@@ -520,6 +550,9 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       )
     yield* Effect.forkIn(readLoop.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
     yield* Effect.forkIn(keepAlive.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
+    if (config.timeout > 0) {
+      yield* Effect.forkIn(watchdog.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
+    }
     yield* Scope.addFinalizer(
       scope,
       terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote }))
@@ -538,34 +571,39 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         ? item.success.packetType === packetType && item.success.name === name
         : item.failure.packetType === packetType && item.failure.fieldName === name
 
-    const register = (packetType: string, sent: ReadonlyArray<readonly [name: string, id: number]>) =>
+    type Sent = ReadonlyArray<readonly [name: string, id: number]>
+
+    const registerNow = (packetType: string, sent: Sent) => {
+      const mailbox = new Mailbox<Item, ConnectionError>(config.bufferCapacity)
+      if (terminal !== undefined) mailbox.end(terminal)
+      allResponses.add(mailbox)
+      for (const [name, id] of sent) {
+        const k = key(packetType, name, id)
+        let set = responses.get(k)
+        if (set === undefined) responses.set(k, (set = new Set()))
+        set.add(mailbox)
+      }
+      return mailbox
+    }
+
+    const unregisterNow = (packetType: string, sent: Sent, mailbox: Mailbox<Item, ConnectionError>) => {
+      allResponses.delete(mailbox)
+      for (const [name, id] of sent) {
+        const k = key(packetType, name, id)
+        const set = responses.get(k)
+        if (set !== undefined) {
+          set.delete(mailbox)
+          if (set.size === 0) responses.delete(k)
+        }
+      }
+      // Unblock a routing fiber waiting on this mailbox: nobody will read it any more.
+      mailbox.end(responseClosed())
+    }
+
+    const register = (packetType: string, sent: Sent) =>
       Effect.acquireRelease(
-        Effect.sync(() => {
-          const mailbox = new Mailbox<Item, ConnectionError>(config.bufferCapacity)
-          if (terminal !== undefined) mailbox.end(terminal)
-          allResponses.add(mailbox)
-          for (const [name, id] of sent) {
-            const k = key(packetType, name, id)
-            let set = responses.get(k)
-            if (set === undefined) responses.set(k, (set = new Set()))
-            set.add(mailbox)
-          }
-          return mailbox
-        }),
-        (mailbox) =>
-          Effect.sync(() => {
-            allResponses.delete(mailbox)
-            for (const [name, id] of sent) {
-              const k = key(packetType, name, id)
-              const set = responses.get(k)
-              if (set !== undefined) {
-                set.delete(mailbox)
-                if (set.size === 0) responses.delete(k)
-              }
-            }
-            // Unblock a routing fiber waiting on this mailbox: nobody will read it any more.
-            mailbox.end(responseClosed())
-          })
+        Effect.sync(() => registerNow(packetType, sent)),
+        (mailbox) => Effect.sync(() => unregisterNow(packetType, sent, mailbox))
       )
 
     const makeResponse = (
@@ -635,8 +673,20 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       timeout: config.timeout,
       send,
       sendPacket,
-      request: (packetType, fieldName, params) =>
-        Effect.scoped(Effect.flatMap(send(packetType, fieldName, params), (response) => response.recv)),
+      // send + recv without a Scope: the hot path of request/reply clients.
+      request: (packetType, fieldName, params = {}) =>
+        failIfEnded(
+          Effect.suspend(() => {
+            const sent: Sent = [[fieldName, config.nextFieldId()]]
+            const mailbox = registerNow(packetType, sent)
+            return wire
+              .writePacket(packetType, [{ name: fieldName, id: sent[0]?.[1] ?? 0, params }])
+              .pipe(
+                Effect.andThen(Effect.flatMap(mailbox.take(), fromItem)),
+                Effect.ensuring(Effect.sync(() => unregisterNow(packetType, sent, mailbox)))
+              )
+          })
+        ),
       recv: Effect.flatMap(inbox.take(), fromItem),
       recvField: (packetType, fieldName) => Effect.flatMap(inbox.take(itemMatches(packetType, fieldName)), fromItem),
       fields: fieldsStream,

@@ -157,15 +157,17 @@ export class Wire {
   constructor(
     pull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>,
     private readonly writer: Socket.Writer,
-    options: WireOptions
+    options: WireOptions,
+    /** The fiber's Clock, read synchronously on the hot path (TestClock in tests). */
+    readonly clock: Clock.Clock
   ) {
     this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
     // The pull, stamped for the receive-timeout watchdog.
     const stopWaiting = Effect.sync(() => {
       this.waitingSince = undefined
     })
-    this.timedPull = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      this.waitingSince = now
+    this.timedPull = Effect.suspend(() => {
+      this.waitingSince = clock.currentTimeMillisUnsafe()
       return Effect.ensuring(pull, stopWaiting)
     })
     this.remote = options.remote
@@ -228,20 +230,81 @@ export class Wire {
     })
   }
 
-  private setLastSent(now: number): void {
-    this.lastSent = now
+  // Outgoing bytes are coalesced. The first write of a tick goes straight to the socket (a
+  // request/reply exchange pays nothing extra); later writes in the same tick are queued and go
+  // together in one corked `writeAll` from a microtask, so a fiber sending many packets in a row
+  // does not pay a system call for each. A writer waits only while a flush is held up by the
+  // socket's backpressure and too much is queued.
+  private queued: Array<Uint8Array> = []
+  private queuedBytes = 0
+  private flushScheduled = false
+  /** Completes when the socket has taken the flush in progress (it may wait for `drain`). */
+  private inFlight: Deferred.Deferred<void> | undefined
+  private failedWrite: NetworkError | undefined
+
+  /**
+   * Hands bytes (the CONNECT tunnel's text, or an encoded packet) to the socket. Completes once
+   * the socket has them or they are queued for this tick's flush, waiting first if the socket
+   * applies backpressure.
+   */
+  writeBytes(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed> {
+    return Effect.suspend(() => {
+      if (this.failedWrite !== undefined) return Effect.fail(this.failedWrite)
+      if (this.ended !== undefined) {
+        return Effect.fail(new ConnectionClosed({ detail: "the connection is closed", remote: this.remote }))
+      }
+      const inFlight = this.inFlight
+      if (inFlight !== undefined && this.queuedBytes >= MAX_QUEUED_BYTES) {
+        return Effect.andThen(Deferred.await(inFlight), this.writeBytes(bytes))
+      }
+      this.lastSent = this.clock.currentTimeMillisUnsafe()
+      if (!this.flushScheduled && inFlight === undefined) {
+        this.flushScheduled = true
+        queueMicrotask(this.flush)
+        return this.writer.write(bytes).pipe(Effect.catch(this.onWriteError))
+      }
+      this.queued.push(bytes)
+      this.queuedBytes += bytes.length
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        queueMicrotask(this.flush)
+      }
+      return Effect.void
+    })
   }
 
-  /** Writes raw bytes (the CONNECT tunnel's text, or an encoded packet). */
-  writeBytes(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed> {
-    if (this.ended !== undefined) {
-      return Effect.fail(new ConnectionClosed({ detail: "the connection is closed", remote: this.remote }))
+  private readonly onWriteError = (error: Socket.SocketError): Effect.Effect<never, NetworkError> => {
+    this.failedWrite ??= new NetworkError({ detail: socketErrorDetail(error), remote: this.remote, cause: error })
+    return Effect.fail(this.failedWrite)
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    if (this.inFlight !== undefined) {
+      // The previous flush still waits for the socket: this batch goes when it is done.
+      return
     }
-    return this.writer.write(bytes).pipe(
-      Effect.mapError(
-        (error) => new NetworkError({ detail: socketErrorDetail(error), remote: this.remote, cause: error })
-      ),
-      Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => this.setLastSent(now))))
+    const batch = this.queued
+    if (batch.length === 0) return
+    this.queued = []
+    this.queuedBytes = 0
+    const done = Deferred.makeUnsafe<void>()
+    this.inFlight = done
+    const write = batch.length === 1 ? this.writer.write(batch[0] as Uint8Array) : this.writer.writeAll(batch as never)
+    Effect.runFork(
+      write.pipe(
+        Effect.catch((error: Socket.SocketError) => Effect.ignore(this.onWriteError(error))),
+        Effect.ensuring(
+          Effect.sync(() => {
+            this.inFlight = undefined
+            Deferred.doneUnsafe(done, Effect.void)
+            if (this.queued.length > 0 && !this.flushScheduled) {
+              this.flushScheduled = true
+              queueMicrotask(this.flush)
+            }
+          })
+        )
+      )
     )
   }
 
@@ -251,34 +314,30 @@ export class Wire {
     fields: ReadonlyArray<Field.FieldInput>,
     packetId = 1
   ): Effect.Effect<void, ConnectionError> {
-    return Clock.currentTimeMillis.pipe(
-      Effect.flatMap((now): Effect.Effect<void, ConnectionError> => {
-        const encoded = encodePacket({
-          type,
-          id: packetId,
-          timestamp: Timestamp.fromMillis(now),
-          info: this.info,
-          fields
-        })
-        return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+    return Effect.suspend((): Effect.Effect<void, ConnectionError> => {
+      const encoded = encodePacket({
+        type,
+        id: packetId,
+        timestamp: Timestamp.fromMillis(this.clock.currentTimeMillisUnsafe()),
+        info: this.info,
+        fields
       })
-    )
+      return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+    })
   }
 
   /** A keep-alive: a LINK packet without fields, packet id 0, nanoseconds 0. */
   writeKeepAlive(): Effect.Effect<void, ConnectionError> {
-    return Clock.currentTimeMillis.pipe(
-      Effect.flatMap((now): Effect.Effect<void, ConnectionError> => {
-        const encoded = encodePacket({
-          type: "LINK",
-          id: 0,
-          timestamp: { seconds: Math.floor(now / 1000), nanos: 0 },
-          info: this.info,
-          fields: []
-        })
-        return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+    return Effect.suspend((): Effect.Effect<void, ConnectionError> => {
+      const encoded = encodePacket({
+        type: "LINK",
+        id: 0,
+        timestamp: { seconds: Math.floor(this.clock.currentTimeMillisUnsafe() / 1000), nanos: 0 },
+        info: this.info,
+        fields: []
       })
-    )
+      return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+    })
   }
 
   /**
@@ -306,6 +365,9 @@ export class Wire {
 }
 
 const textEncoder = new TextEncoder()
+
+/** Queued outgoing bytes beyond which writers wait for the socket. */
+const MAX_QUEUED_BYTES = 1024 * 1024
 
 const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array => {
   if (chunks.length === 1) {
@@ -384,7 +446,8 @@ export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Ef
       )
     )
     const writer = yield* socket.writer
-    return new Wire(reader.pull, writer, options)
+    const clock = yield* Effect.clockWith(Effect.succeed)
+    return new Wire(reader.pull, writer, options, clock)
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -600,12 +663,6 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       mailbox.end(responseClosed())
     }
 
-    const register = (packetType: string, sent: Sent) =>
-      Effect.acquireRelease(
-        Effect.sync(() => registerNow(packetType, sent)),
-        (mailbox) => Effect.sync(() => unregisterNow(packetType, sent, mailbox))
-      )
-
     const makeResponse = (
       packetType: string,
       sent: ReadonlyArray<readonly [name: string, id: number]>,
@@ -618,29 +675,35 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         fieldId: first[1],
         recv: Effect.flatMap(mailbox.take(), fromItem),
         recvField: (name) => Effect.flatMap(mailbox.take(itemMatches(packetType, name)), fromItem),
-        fields: streamItems(mailbox)
+        // built on first use: most Responses are only ever `recv`ed
+        get fields() {
+          return streamItems(mailbox)
+        }
       }
     }
 
-    const sendPacket = (packetType: string, fields: ReadonlyArray<OutgoingField>) =>
-      failIfEnded(
-        Effect.gen(function* () {
-          if (fields.length === 0) {
-            return yield* new NetworkError({ detail: "sendPacket needs at least one field", remote: wire.remote })
-          }
-          const sent = fields.map((field) => [field.name, config.nextFieldId()] as const)
-          const mailbox = yield* register(packetType, sent)
-          yield* wire.writePacket(
-            packetType,
-            fields.map((field, i) => ({
-              name: field.name,
-              id: (sent[i] as readonly [string, number])[1],
-              params: field.params ?? {}
-            }))
-          )
-          return makeResponse(packetType, sent, mailbox)
-        })
-      )
+    // Plain combinators rather than Effect.gen and acquireRelease: this runs once per command.
+    const sendPacket = (
+      packetType: string,
+      fields: ReadonlyArray<OutgoingField>
+    ): Effect.Effect<Response, ConnectionError, Scope.Scope> =>
+      Effect.flatMap(Effect.scope, (scope) => {
+        if (terminal !== undefined) return Effect.fail(terminal)
+        if (fields.length === 0) {
+          return Effect.fail(new NetworkError({ detail: "sendPacket needs at least one field", remote: wire.remote }))
+        }
+        const sent: Sent = fields.map((field) => [field.name, config.nextFieldId()] as const)
+        const inputs = fields.map((field, i) => ({
+          name: field.name,
+          id: (sent[i] as readonly [string, number])[1],
+          params: field.params ?? {}
+        }))
+        const mailbox = registerNow(packetType, sent)
+        return Scope.addFinalizer(
+          scope,
+          Effect.sync(() => unregisterNow(packetType, sent, mailbox))
+        ).pipe(Effect.andThen(wire.writePacket(packetType, inputs)), Effect.as(makeResponse(packetType, sent, mailbox)))
+      })
 
     const send = (packetType: string, fieldName: string, params: Field.ParamsInput = {}) =>
       sendPacket(packetType, [{ name: fieldName, params }])

@@ -10,14 +10,30 @@
  * - `stream_mb_per_s`: one `DSPC STRM {NPKT=200}`; the server answers with 200 replies, each
  *   with `DATA` = 262,144 zero f32 (1 MiB); MiB of `DATA` received per second.
  *
- * The server replies with the request's params (no ACKN). `node:net` is the ceiling: raw
- * sockets with our codec, what a hand-written Node client reaches. Each implementation is a
- * function returning the three figures; add one to `implementations` to compare it.
+ * The server replies with the request's params (no ACKN). `effect-ncp` is the toolkit end to
+ * end: `Client.connect` against `Server.serve`, handshake included, through the public API.
+ * `node:net` is the ceiling: raw sockets with our codec on both sides, what a hand-written
+ * Node client and server reach. Each implementation is a function returning the three
+ * figures; add one to `implementations` to compare it.
  *
  *   npm run bench:loopback
  */
 import * as Net from "node:net"
-import { decodePacketOrThrow, encodePacketOrThrow, Framing, type Packet } from "@effect-ncp/core"
+import {
+  Client,
+  type Connection,
+  decodePacketOrThrow,
+  encodePacketOrThrow,
+  Field,
+  Framing,
+  type Packet,
+  Server
+} from "@effect-ncp/core"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as SocketServer from "effect/socket/SocketServer"
+import * as NcpSocketServer from "../src/NcpSocketServer.js"
+import * as NodeTransport from "../src/NodeTransport.js"
 
 /** The three figures of one implementation. */
 export interface Figures {
@@ -26,8 +42,8 @@ export interface Figures {
   readonly stream_mb_per_s: number
 }
 
-/** An implementation: runs the three measurements against an echo server on `port`. */
-export type Implementation = (port: number) => Promise<Figures>
+/** An implementation: runs the three measurements against its own echo server. */
+export type Implementation = () => Promise<Figures>
 
 const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 2000)
 const PIPELINED = 20_000
@@ -103,7 +119,10 @@ const listen = (): Promise<Net.Server> =>
 
 // --- node:net: a hand-written client, the ceiling ---
 
-const nodeNet: Implementation = async (port) => {
+const nodeNet: Implementation = async () => {
+  const server = await listen()
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
   const socket = await new Promise<Net.Socket>((resolve, reject) => {
     const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true }, () => resolve(socket))
     socket.once("error", reject)
@@ -171,18 +190,94 @@ const nodeNet: Implementation = async (port) => {
 
   await new Promise<void>((resolve) => socket.end(resolve))
   socket.destroy()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
   return { rtt_per_s, pipelined_fields_per_s, stream_mb_per_s }
 }
 
+// --- effect-ncp: Client.connect against Server.serve ---
+
+const streamData = new Float32Array(STREAM_FLOATS)
+
+/** The echo server's handler: every field gets its params back; STRM gets NPKT data replies. */
+const echoHandler = (connection: Connection.Connection) =>
+  connection.fields.pipe(
+    Stream.runForEach((field) => {
+      if (field.name !== "STRM") return field.reply(field.params)
+      const count = Number(Field.get(field, "NPKT") ?? 0)
+      return Effect.repeat(field.reply([["DATA", { type: "f32[]", value: streamData }]]), { times: count - 1 })
+    })
+  )
+
+const effectNcp: Implementation = () =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const server = yield* NcpSocketServer.make({ host: "127.0.0.1", port: 0 })
+      yield* Effect.forkScoped(Server.serve(echoHandler).pipe(Effect.provideService(SocketServer.SocketServer, server)))
+      const port = NcpSocketServer.port(server.address) ?? 0
+      const connection = yield* Client.connect({ host: "127.0.0.1", port, timeout: 60 })
+
+      // round trips
+      let roundTrips = 0
+      const rttStart = performance.now()
+      while (performance.now() - rttStart < RTT_MS) {
+        const seqn = roundTrips + 1
+        const reply = yield* connection.request("DSPC", "ECHO", [
+          { name: "SEQN", value: i32(seqn) },
+          { name: "FCTR", value: i32(2400) }
+        ])
+        const value = Field.get(reply, "SEQN")
+        if (value !== seqn) return yield* Effect.die(new Error(`reply to SEQN ${value}, expected ${seqn}`))
+        roundTrips++
+      }
+      const rtt_per_s = roundTrips / ((performance.now() - rttStart) / 1000)
+
+      // pipelined: every command sent before any reply is read
+      const pipelinedStart = performance.now()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const responses: Array<Connection.Response> = []
+          for (let i = 1; i <= PIPELINED; i++) {
+            responses.push(yield* connection.send("DSPC", "ECHO", [{ name: "SEQN", value: i32(i) }]))
+          }
+          for (const response of responses) yield* response.recv
+        })
+      )
+      const pipelined_fields_per_s = PIPELINED / ((performance.now() - pipelinedStart) / 1000)
+
+      // stream
+      const streamStart = performance.now()
+      let streamedBytes = 0
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const response = yield* connection.send("DSPC", "STRM", [{ name: "NPKT", value: i32(STREAM_PACKETS) }])
+          yield* response.fields.pipe(
+            Stream.take(STREAM_PACKETS),
+            Stream.runForEach((field) =>
+              Effect.sync(() => {
+                const data = Field.get(field, "DATA")
+                if (data instanceof Float32Array) streamedBytes += data.byteLength
+              })
+            )
+          )
+        })
+      )
+      const stream_mb_per_s = streamedBytes / (1024 * 1024) / ((performance.now() - streamStart) / 1000)
+      return { rtt_per_s, pipelined_fields_per_s, stream_mb_per_s }
+    }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer))
+  )
+
 /** The implementations measured, in order. */
-const implementations: ReadonlyArray<readonly [name: string, run: Implementation]> = [["node:net", nodeNet]]
+const implementations: ReadonlyArray<readonly [name: string, run: Implementation]> = [
+  ["effect-ncp", effectNcp],
+  ["node:net", nodeNet]
+]
+
+const only = process.env.BENCH_IMPL
 
 const main = async () => {
-  const server = await listen()
-  const address = server.address()
-  const port = typeof address === "object" && address !== null ? address.port : 0
   for (const [impl, run] of implementations) {
-    const figures = await run(port)
+    if (only !== undefined && only !== impl) continue
+    const figures = await run()
     console.log(
       JSON.stringify({
         impl,
@@ -192,7 +287,6 @@ const main = async () => {
       })
     )
   }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
 }
 
 main().catch((error: unknown) => {

@@ -30,6 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Socket from "effect/socket/Socket"
@@ -280,32 +281,45 @@ export class Wire {
 
   private readonly flush = (): void => {
     this.flushScheduled = false
-    if (this.inFlight !== undefined) {
-      // The previous flush still waits for the socket: this batch goes when it is done.
-      return
-    }
+    // While a flush still waits for the socket, this batch goes when it is done.
+    if (this.inFlight !== undefined || this.queued.length === 0) return
+    Effect.runFork(this.writeQueued())
+  }
+
+  /** Writes everything queued in one batch; the caller has checked that no flush is in flight. */
+  private writeQueued(): Effect.Effect<void> {
     const batch = this.queued
-    if (batch.length === 0) return
     this.queued = []
     this.queuedBytes = 0
     const done = Deferred.makeUnsafe<void>()
     this.inFlight = done
     const write = batch.length === 1 ? this.writer.write(batch[0] as Uint8Array) : this.writer.writeAll(batch as never)
-    Effect.runFork(
-      write.pipe(
-        Effect.catch((error: Socket.SocketError) => Effect.ignore(this.onWriteError(error))),
-        Effect.ensuring(
-          Effect.sync(() => {
-            this.inFlight = undefined
-            Deferred.doneUnsafe(done, Effect.void)
-            if (this.queued.length > 0 && !this.flushScheduled) {
-              this.flushScheduled = true
-              queueMicrotask(this.flush)
-            }
-          })
-        )
+    return write.pipe(
+      Effect.catch((error: Socket.SocketError) => Effect.ignore(this.onWriteError(error))),
+      Effect.ensuring(
+        Effect.sync(() => {
+          this.inFlight = undefined
+          Deferred.doneUnsafe(done, Effect.void)
+          if (this.queued.length > 0 && !this.flushScheduled) {
+            this.flushScheduled = true
+            queueMicrotask(this.flush)
+          }
+        })
       )
     )
+  }
+
+  /**
+   * Completes when every byte written so far has been handed to the socket. Closing runs it
+   * first, so replies written just before a close are delivered, not dropped.
+   */
+  flushNow(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.failedWrite !== undefined) return Effect.void
+      if (this.inFlight !== undefined) return Effect.andThen(Deferred.await(this.inFlight), this.flushNow())
+      if (this.queued.length > 0) return Effect.andThen(this.writeQueued(), this.flushNow())
+      return Effect.void
+    })
   }
 
   /** Encodes and writes one packet stamped with the Clock's time. */
@@ -365,6 +379,8 @@ export class Wire {
 }
 
 const textEncoder = new TextEncoder()
+
+const readerScheduler = new Scheduler.MixedScheduler("sync")
 
 /** Queued outgoing bytes beyond which writers wait for the socket. */
 const MAX_QUEUED_BYTES = 1024 * 1024
@@ -447,7 +463,13 @@ export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Ef
     )
     const writer = yield* socket.writer
     const clock = yield* Effect.clockWith(Effect.succeed)
-    return new Wire(reader.pull, writer, options, clock)
+    const wire = new Wire(reader.pull, writer, options, clock)
+    // Runs before the socket's own finalizers: deliver what was written, then close. Bounded,
+    // so a peer that stopped reading cannot hold the close forever.
+    yield* Effect.addFinalizer(() =>
+      wire.flushNow().pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.void }))
+    )
+    return wire
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -611,7 +633,16 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         config.beforeEnd === undefined ? terminate(error) : Effect.andThen(config.beforeEnd(error), terminate(error)),
         Effect.forkDetach(Scope.close(scope, Exit.void))
       )
-    yield* Effect.forkIn(readLoop.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
+    // The reader resumes in a microtask rather than a macrotask when bytes arrive, saving a turn
+    // of the event loop on every packet; it cannot starve the loop, since it always goes back
+    // to waiting on the socket.
+    yield* Effect.forkIn(
+      readLoop.pipe(
+        Effect.catch((error: ConnectionError) => ending(error)),
+        Effect.provideService(Scheduler.Scheduler, readerScheduler)
+      ),
+      scope
+    )
     yield* Effect.forkIn(keepAlive.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)
     if (config.timeout > 0) {
       yield* Effect.forkIn(watchdog.pipe(Effect.catch((error: ConnectionError) => ending(error))), scope)

@@ -193,9 +193,9 @@ describe("ncp (subprocess)", { timeout: 30_000 }, () => {
     noStackTrace(stderr)
   })
 
-  it("a command that needs the connection layer says it is not implemented yet", () => {
-    const { status, stderr } = ncp(["send", "node1", "STAT", "RFLO"])
-    expect(status).toBe(1)
-    expect(lines(stderr)).toEqual(["ncp send: not implemented yet"])
+  it("a node address without a port after the colon is a usage error", () => {
+    const { status, stderr } = ncp(["send", "node1:", "STAT", "RFLO"])
+    expect(status).toBe(2)
+    expect(lines(stderr)).toEqual([expect.stringMatching(/^ncp send: address "node1:"/)])
   })
 })

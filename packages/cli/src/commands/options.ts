@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import { type Field, Identifier } from "@effect-ncp/core"
-import * as Console from "effect/Console"
 import { Argument, CliError, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -13,7 +12,6 @@ import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Address from "../Address.js"
 import * as Params from "../Params.js"
-import { Reported } from "../Reported.js"
 
 /** The `HOST[:PORT]` argument. */
 export const address = Argument.String("address").pipe(
@@ -172,9 +170,3 @@ export const chartFlags = {
     Flag.withDefault(16)
   )
 } as const
-
-/** Fails a command whose implementation needs the connection layer, which is not there yet. */
-export const notImplemented = (command: string): Effect.Effect<never, Reported> =>
-  Console.error(`ncp ${command}: not implemented yet`).pipe(
-    Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail: `ncp ${command}: not implemented yet` })))
-  )

@@ -1,18 +1,25 @@
 /**
  * `ncp send HOST[:PORT] PACKET FIELD [NAME[:TYPE]=VALUE ...]`: sends one command field to a
- * node and prints its replies.
+ * node and prints its replies: the first by default, N with `--count N`, every one until
+ * interrupted with `--follow`. Acknowledgements (`ACKN`) are skipped; an error reply ends the
+ * command with one stderr line. `--json` prints one line per reply in the form `ncp decode`
+ * prints; otherwise a readable block per reply.
  *
  * @since 0.1.0
  */
 import type { Field } from "@effect-ncp/core"
+import { NodeTransport } from "@effect-ncp/node"
+import * as Console from "effect/Console"
 import { Command, Flag } from "effect/cli"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Format from "../Format.js"
+import * as Progress from "../Progress.js"
 import {
   address,
   type ConnectionOptions,
   connectionFlags,
   identifier,
-  notImplemented,
   params,
   type ReplyLimit,
   replyLimitFlags,
@@ -21,6 +28,7 @@ import {
   validateConnection,
   validateReplyLimit
 } from "./options.js"
+import * as Session from "./session.js"
 
 /** What `ncp send` was asked to do. */
 export interface SendOptions {
@@ -69,7 +77,27 @@ export const make = <E, R>(run: (options: SendOptions) => Effect.Effect<void, E,
   )
 
 /** Runs `ncp send`. */
-export const run = (_options: SendOptions) => notImplemented("send")
+export const run = (options: SendOptions) =>
+  Effect.gen(function* () {
+    const connection = yield* Session.connect(options.connection)
+    const response = yield* connection.send(options.packetType, options.field, options.params)
+    const print = (field: Parameters<typeof Format.fieldJson>[0]) =>
+      Console.log(options.json ? Format.fieldJson(field) : Format.fieldText(field))
+    const replies = options.replies
+    if (replies._tag === "Follow") return yield* Stream.runForEach(response.fields, print)
+    let received = 0
+    yield* response.fields.pipe(
+      Stream.take(replies.count),
+      Stream.runForEach((field) => {
+        received++
+        return print(field)
+      }),
+      Progress.withProgress("waiting for the reply")
+    )
+    if (received < replies.count) {
+      return yield* Session.fail("send", `the node closed the connection after ${received} of ${replies.count} replies`)
+    }
+  }).pipe(Effect.scoped, Session.reportFailure("send"), Effect.provide(NodeTransport.layer))
 
 /** The `send` command. */
 export const command = make(run)

@@ -1,15 +1,30 @@
 /**
- * `ncp serve`: runs a simulated RFeye node that answers NCP clients.
+ * `ncp serve`: runs a simulated RFeye node that answers NCP clients (`SimulatedNode` from the
+ * core), or with `--echo` an echo server: every field gets an `ACKN` reply, then a reply with
+ * its own params.
+ *
+ * The first line of output is `listening on HOST:PORT` (with the bound port, so `--port 0`
+ * can be read back); then one line per connection opened and closed. TLS comes from PEM files
+ * or a fresh self-signed certificate; `--auth USER:PASS` requires those credentials in the
+ * CONNECT tunnel. The server runs until interrupted (SIGINT, SIGTERM), then closes every
+ * connection and exits 0.
  *
  * @since 0.1.0
  */
-
+import { type Connection, Server, SimulatedNode } from "@effect-ncp/core"
+import { NcpSocketServer, SelfSignedCertificate } from "@effect-ncp/node"
+import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as SocketServer from "effect/socket/SocketServer"
 import * as Address from "../Address.js"
-import { notImplemented, seconds } from "./options.js"
+import { seconds } from "./options.js"
+import * as Session from "./session.js"
 
 /** Where the server's TLS certificate comes from. */
 export type TlsSource =
@@ -39,10 +54,11 @@ export const make = <E, R>(run: (options: ServeOptions) => Effect.Effect<void, E
         Flag.withDefault("127.0.0.1")
       ),
       port: Flag.String("port").pipe(
-        Flag.withDescription("TCP port"),
+        Flag.withDescription("TCP port; 0 picks a free one (read it from the first line of output)"),
         Flag.withDefault("9999"),
         Flag.mapTryCatch(
           (text) => {
+            if (text === "0") return 0
             const port = Address.parsePort(text)
             if (typeof port === "string") throw new Error(port)
             return port
@@ -121,8 +137,78 @@ export const make = <E, R>(run: (options: ServeOptions) => Effect.Effect<void, E
     ])
   )
 
+/**
+ * The echo server's handler: every field gets an `ACKN` reply, then a reply with its own
+ * params. Fields are answered one after the other.
+ */
+export const echoHandler = (connection: Connection.Connection) =>
+  connection.fields.pipe(
+    Stream.runForEach((field) =>
+      field.packetType === "LINK" ? Effect.void : Effect.andThen(field.reply({ ACKN: 1 }), field.reply(field.params))
+    )
+  )
+
+const readTls = Effect.fnUntraced(function* (tls: TlsSource) {
+  if (tls._tag === "SelfSigned") return SelfSignedCertificate.generate()
+  const fs = yield* FileSystem.FileSystem
+  const read = (path: string) =>
+    fs
+      .readFileString(path)
+      .pipe(Effect.catch((error) => Session.fail("serve", `cannot read ${path}: ${error.message}`)))
+  return { cert: yield* read(tls.certFile), key: yield* read(tls.keyFile) }
+})
+
 /** Runs `ncp serve`. */
-export const run = (_options: ServeOptions) => notImplemented("serve")
+export const run = Effect.fn("serve.run")(function* (options: ServeOptions) {
+  const tls = options.tls === undefined ? undefined : yield* readTls(options.tls)
+  const server = yield* NcpSocketServer.make({ host: options.host, port: options.port, tls }).pipe(
+    Effect.catch((error) =>
+      Session.fail("serve", `cannot listen on ${options.host}:${options.port}: ${describeServerError(error)}`)
+    )
+  )
+  yield* Console.log(`listening on ${NcpSocketServer.formatAddress(server.address)}`)
+  const node = options.echo ? echoHandler : SimulatedNode.handler
+  const handler = (connection: Connection.Connection) =>
+    Console.log(`connection from ${connection.remoteHostname}`).pipe(
+      Effect.andThen(node(connection)),
+      Effect.onExit((exit) =>
+        Console.log(
+          `connection from ${connection.remoteHostname} closed${Exit.isFailure(exit) ? ` (${describeExit(exit)})` : ""}`
+        )
+      )
+    )
+  const auth = options.auth
+  return yield* Server.serve(handler, {
+    hello: SimulatedNode.hello,
+    timeout: options.timeoutSeconds,
+    // Nodes speak NCP inside the CONNECT tunnel whenever TLS or a password is on.
+    tunnel: tls !== undefined || auth !== undefined,
+    authenticate:
+      auth === undefined
+        ? undefined
+        : (credentials) =>
+            Effect.succeed(
+              credentials.username === auth.username &&
+                Redacted.value(credentials.password) === Redacted.value(auth.password)
+            )
+  }).pipe(
+    Effect.provideService(SocketServer.SocketServer, server),
+    Effect.catch((error) => Session.fail("serve", describeServerError(error)))
+  )
+}, Effect.scoped)
+
+const describeServerError = (error: SocketServer.SocketServerError): string => {
+  const cause = error.reason.cause
+  return typeof cause === "object" && cause !== null && "message" in cause ? String(cause.message) : error.message
+}
+
+const describeExit = (exit: Exit.Failure<unknown, unknown>): string => {
+  const reason = exit.cause.reasons[0]
+  if (reason === undefined) return "failed"
+  if (reason._tag === "Interrupt") return "server stopping"
+  const error = reason._tag === "Fail" ? reason.error : reason.defect
+  return typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+}
 
 /** The `serve` command. */
 export const command = make(run)

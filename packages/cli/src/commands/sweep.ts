@@ -1,18 +1,26 @@
 /**
- * `ncp sweep HOST[:PORT] --start HZ --stop HZ`: asks a node for a sweep (`DSPC SWEP`) and draws
- * it as a spectrum chart.
+ * `ncp sweep HOST[:PORT] --start HZ --stop HZ`: asks a node for a sweep (`DSPC SWEP`, with
+ * `FSTA` and `FSTP` in MHz as nodes take them) and draws it as a spectrum chart; `--count N`
+ * asks for N sweeps one after the other, `--follow` until interrupted. `--json` prints one line
+ * per sweep: `{"timestamp","start_hz","stop_hz","bins","levels_dbm"}`.
  *
  * @since 0.1.0
  */
-
+import { type Connection, SimulatedNode } from "@effect-ncp/core"
+import * as Timestamp from "@effect-ncp/core/Timestamp"
+import { NodeTransport } from "@effect-ncp/node"
+import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Chart from "../Chart.js"
+import * as Progress from "../Progress.js"
+import * as Replies from "../Replies.js"
 import {
   address,
   type ConnectionOptions,
   chartFlags,
   connectionFlags,
-  notImplemented,
   type ReplyLimit,
   replyLimitFlags,
   toConnectionOptions,
@@ -20,6 +28,7 @@ import {
   validateConnection,
   validateReplyLimit
 } from "./options.js"
+import * as Session from "./session.js"
 
 /** What `ncp sweep` was asked to do. */
 export interface SweepOptions {
@@ -84,8 +93,58 @@ export const make = <E, R>(run: (options: SweepOptions) => Effect.Effect<void, E
     ])
   )
 
+/** Asks for one sweep and returns it with its reply, or reports what is wrong with the reply. */
+export const requestSweep = (
+  connection: Connection.Connection,
+  command: string,
+  params: { readonly startHz: number; readonly stopHz: number; readonly bins?: number | undefined }
+) =>
+  connection
+    .request("DSPC", "SWEP", {
+      FSTA: params.startHz / 1e6,
+      FSTP: params.stopHz / 1e6,
+      ...(params.bins === undefined ? {} : { BINS: params.bins })
+    })
+    .pipe(
+      Progress.withProgress("waiting for the sweep"),
+      Effect.flatMap((reply) =>
+        Result.match(Replies.readSweep(reply), {
+          onSuccess: (sweep) => Effect.succeed({ reply, sweep }),
+          onFailure: (detail) => Session.fail(command, detail)
+        })
+      )
+    )
+
+/** One sweep as a JSON line. */
+export const sweepJson = (reply: Connection.IncomingField, sweep: Replies.Sweep): string =>
+  JSON.stringify({
+    timestamp: Timestamp.toIsoString(reply.packetTimestamp),
+    start_hz: sweep.startHz,
+    stop_hz: sweep.stopHz,
+    bins: sweep.levels.length,
+    levels_dbm: Array.from(sweep.levels, SimulatedNode.sweepLevelToDbm)
+  })
+
 /** Runs `ncp sweep`. */
-export const run = (_options: SweepOptions) => notImplemented("sweep")
+export const run = (options: SweepOptions) =>
+  Effect.gen(function* () {
+    const connection = yield* Session.connect(options.connection)
+    const one = Effect.flatMap(requestSweep(connection, "sweep", options), ({ reply, sweep }) =>
+      Console.log(
+        options.json
+          ? sweepJson(reply, sweep)
+          : Chart.spectrumChart(sweep.levels, {
+              startHz: sweep.startHz,
+              stopHz: sweep.stopHz,
+              width: options.width,
+              height: options.height
+            })
+      )
+    )
+    const sweeps = options.sweeps
+    if (sweeps._tag === "Follow") return yield* Effect.forever(one)
+    yield* Effect.repeat(one, { times: sweeps.count - 1 })
+  }).pipe(Effect.scoped, Session.reportFailure("sweep"), Effect.provide(NodeTransport.layer))
 
 /** The `sweep` command. */
 export const command = make(run)

@@ -1,0 +1,231 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { createServer } from "node:net"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+// The real launcher against real `ncp serve` processes on 127.0.0.1. One server per mode,
+// started together, reused by every test.
+const root = fileURLToPath(new URL("../../..", import.meta.url))
+const bin = join(root, "packages/cli/bin/ncp.js")
+
+const ncp = (args: ReadonlyArray<string>) => {
+  const result = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 20_000,
+    env: { ...process.env, NO_COLOR: "1" }
+  })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+const lines = (text: string) => text.split("\n").filter((line) => line !== "")
+const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |Error:|\.ts:\d+/)
+
+interface Served {
+  readonly process: ChildProcess
+  address: string
+  output: string
+}
+
+/** Starts `ncp serve --port 0 ...` and waits for its first line, `listening on HOST:PORT`. */
+const serve = (args: ReadonlyArray<string>): Promise<Served> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...args], { cwd: root })
+    const served: Served = { process: child, address: "", output: "" }
+    const timer = setTimeout(
+      () => reject(new Error(`ncp serve ${args.join(" ")} did not start: ${served.output}`)),
+      20_000
+    )
+    const append = (chunk: unknown) => {
+      served.output += String(chunk)
+      const first = /^listening on (\S+)\n/.exec(served.output)
+      if (served.address === "" && first?.[1] !== undefined) {
+        clearTimeout(timer)
+        served.address = first[1]
+        resolve(served)
+      }
+    }
+    child.stdout.on("data", append)
+    child.stderr.on("data", (chunk) => {
+      served.output += String(chunk)
+    })
+    child.on("exit", (code) => reject(new Error(`ncp serve exited with ${code}: ${served.output}`)))
+  })
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode)
+    else child.on("exit", (code) => resolve(code))
+  })
+
+/** A port nothing listens on: bound, then closed. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 1))
+    })
+  })
+
+let node: Served
+let echo: Served
+let auth: Served
+let tls: Served
+
+beforeAll(async () => {
+  ;[node, echo, auth, tls] = await Promise.all([
+    serve([]),
+    serve(["--echo"]),
+    serve(["--auth", "admin:secret"]),
+    serve(["--tls-self-signed"])
+  ])
+}, 30_000)
+
+afterAll(() => {
+  for (const served of [node, echo, auth, tls]) served?.process.kill("SIGKILL")
+})
+
+describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, () => {
+  it("serve prints listening on HOST:PORT first", () => {
+    expect(node.address).toMatch(/^127\.0\.0\.1:\d+$/)
+    expect(lines(node.output)[0]).toBe(`listening on ${node.address}`)
+  })
+
+  it("send prints the sweep reply in a readable layout", () => {
+    const { status, stdout, stderr } = ncp(["send", node.address, "DSPC", "SWEP", "FSTA=400", "FSTP=500", "BINS=64"])
+    expect(stderr).toBe("")
+    expect(status).toBe(0)
+    expect(lines(stdout)[0]).toMatch(/^DSPC SWEP id \d+ packet 1 at \d{4}-/)
+    expect(stdout).toMatch(/FSTA\s+i32\s+400/)
+    expect(stdout).toMatch(/FSTP\s+i32\s+500/)
+    expect(stdout).toMatch(/PDAT\s+u8\[\]\s+64 values: /)
+  })
+
+  it("send --json --count 3 prints three JSON lines in the form ncp decode prints", () => {
+    const { status, stdout } = ncp([
+      "send",
+      node.address,
+      "DSPC",
+      "SWEP",
+      "FSTA=88",
+      "FSTP=108",
+      "BINS=8",
+      "REPT=3",
+      "--count",
+      "3",
+      "--json"
+    ])
+    expect(status).toBe(0)
+    const fields = lines(stdout).map((line) => JSON.parse(line))
+    expect(fields).toHaveLength(3)
+    for (const field of fields) {
+      expect(Object.keys(field)).toEqual(["packet_type", "packet_id", "timestamp", "name", "id", "params"])
+      expect(field).toMatchObject({ packet_type: "DSPC", name: "SWEP", id: fields[0].id })
+      expect(field.params.map((param: [string, unknown]) => param[0])).toEqual(["FSTA", "FSTP", "BINS", "PDAT"])
+      expect(field.params[3][1].value).toHaveLength(8)
+    }
+  })
+
+  it("send gets a time capture and a status", () => {
+    const time = ncp(["send", node.address, "DSPC", "TIME", "FCTR=2400", "NSMP=1000", "--json"])
+    expect(time.status).toBe(0)
+    const params = Object.fromEntries(JSON.parse(time.stdout).params)
+    expect(params.DATA.type).toBe("i16[]")
+    expect(params.DATA.value).toHaveLength(2000)
+    const stat = ncp(["send", node.address, "STAT", "RFLO"])
+    expect(stat.status).toBe(0)
+    expect(stat.stdout).toMatch(/STAT\s+string\s+"OK"/)
+  })
+
+  it("sweep draws a chart of the range", () => {
+    const { status, stdout, stderr } = ncp([
+      "sweep",
+      node.address,
+      "--start",
+      "88e6",
+      "--stop",
+      "108e6",
+      "--width",
+      "40"
+    ])
+    expect(stderr).toBe("")
+    expect(status).toBe(0)
+    expect(lines(stdout)[0]).toMatch(/^88-108 MHz, 1024 bins, peak -?\d+(\.\d)? dBm at/)
+    expect(stdout).toContain("dBm")
+    expect(stdout).toMatch(/108 MHz/)
+  })
+
+  it("a command error from the node: one stderr line, exit 1", () => {
+    const { status, stdout, stderr } = ncp(["send", node.address, "DSPC", "NOPE"])
+    expect(status).toBe(1)
+    expect(stdout).toBe("")
+    expect(lines(stderr)).toEqual(["ncp send: command error from the node: DSPC NOPE: Unknown command (code 400)"])
+  })
+
+  it("a closed port: one clear stderr line, exit 1", async () => {
+    const port = await closedPort()
+    const { status, stderr } = ncp(["send", `127.0.0.1:${port}`, "STAT", "RFLO"])
+    expect(status).toBe(1)
+    expect(lines(stderr)).toEqual([
+      expect.stringMatching(new RegExp(`^ncp send: 127\\.0\\.0\\.1:${port}: cannot connect`))
+    ])
+    noStackTrace(stderr)
+  })
+
+  it("serve logs connections", async () => {
+    // The synchronous spawns above kept this process from reading the server's output.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(node.output).toMatch(/\nconnection from \S+\n/)
+    expect(node.output).toMatch(/\nconnection from \S+ closed\n/)
+  })
+
+  it("--echo answers every field with its own params", () => {
+    const { status, stdout } = ncp(["send", echo.address, "ABC", "DEF", "X=1", "Y=hello", "Z:f32[]=1.5,2", "--json"])
+    expect(status).toBe(0)
+    const field = JSON.parse(stdout)
+    expect(field).toMatchObject({ packet_type: "ABC", name: "DEF" })
+    expect(field.params).toEqual([
+      ["X", { type: "i32", value: 1 }],
+      ["Y", { type: "string", value: "hello" }],
+      ["Z", { type: "f32[]", value: [1.5, 2] }]
+    ])
+  })
+
+  it("--auth lets the right credentials in and refuses wrong ones with an authentication error", () => {
+    const right = ncp(["send", auth.address, "STAT", "RFLO", "--user", "admin", "--password", "secret"])
+    expect(right.stderr).toBe("")
+    expect(right.status).toBe(0)
+    const wrong = ncp(["send", auth.address, "STAT", "RFLO", "--user", "admin", "--password", "nope"])
+    expect(wrong.status).toBe(1)
+    expect(lines(wrong.stderr)).toEqual([expect.stringMatching(/^ncp send: authentication refused: /)])
+    // Without credentials the client waits for HELO while the node waits for the tunnel.
+    const none = ncp(["send", auth.address, "STAT", "RFLO", "--timeout", "1"])
+    expect(none.status).toBe(1)
+    expect(lines(none.stderr)).toEqual([expect.stringMatching(/^ncp send: timeout: .*nothing received for 1 s/)])
+  })
+
+  it("--tls-self-signed serves TLS that send --tls --insecure accepts and send --tls refuses", () => {
+    const insecure = ncp(["send", tls.address, "DSPC", "SWEP", "FSTA=1", "FSTP=2", "--tls", "--insecure", "--json"])
+    expect(insecure.stderr).toBe("")
+    expect(insecure.status).toBe(0)
+    expect(JSON.parse(insecure.stdout)).toMatchObject({ packet_type: "DSPC", name: "SWEP" })
+    const verified = ncp(["send", tls.address, "STAT", "RFLO", "--tls"])
+    expect(verified.status).toBe(1)
+    expect(lines(verified.stderr)).toEqual([expect.stringMatching(/^ncp send: .*certificate/)])
+  })
+
+  it("demo runs a node and a client in one process, draws a sweep and exits 0", () => {
+    const { status, stdout, stderr } = ncp(["demo"])
+    expect(stderr).toBe("")
+    expect(status).toBe(0)
+    expect(stdout).toContain("88-108 MHz, 1024 bins")
+    expect(stdout).toContain("IQ capture: 262144 samples")
+  })
+
+  it("serve stops cleanly on SIGTERM", async () => {
+    echo.process.kill("SIGTERM")
+    expect(await exited(echo.process)).not.toBeNull()
+  })
+})

@@ -1,0 +1,137 @@
+import { assert, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import type * as Socket from "effect/socket/Socket"
+import { TestClock } from "effect/testing"
+import {
+  Client,
+  DecodeError,
+  decodePacketOrThrow,
+  Field,
+  Framing,
+  Server,
+  SimulatedNode,
+  Transport
+} from "../src/index.js"
+import * as MemorySocket from "../src/MemorySocket.js"
+
+// The simulated node's handler behind a real Server over an in-memory socket pair, and a real
+// client: the whole protocol, no network, TestClock time.
+
+/** A Transport whose every connection is served by the simulated node. */
+const simulatedTransport = Layer.succeed(Transport.Transport)({
+  connect: () =>
+    Effect.flatMap(MemorySocket.pair(), ([client, server]) =>
+      Effect.as(
+        Effect.forkDetach(Server.handleSocket(server, SimulatedNode.handler, { hello: SimulatedNode.hello })),
+        client as Socket.Socket
+      )
+    ),
+  hostname: "test-host",
+  username: "test-user"
+})
+
+const connect = (options: Partial<Client.ClientOptions> = {}) =>
+  Client.connect({ host: "simulated", port: 9999, ...options })
+
+describe("SimulatedNode.handler", () => {
+  it.effect("greets with LINK HELO carrying NCPV, SEID and MACA", () =>
+    Effect.gen(function* () {
+      const [client, server] = yield* MemorySocket.pair()
+      yield* Effect.forkScoped(Server.handleSocket(server, SimulatedNode.handler, { hello: SimulatedNode.hello }))
+      const reader = yield* client.reader
+      const framer = new Framing.PacketFramer()
+      let packet: Uint8Array | DecodeError | undefined
+      while ((packet = framer.next()) === undefined) {
+        for (const chunk of yield* reader.pull)
+          framer.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
+      }
+      assert(!(packet instanceof DecodeError))
+      const hello = decodePacketOrThrow(packet).packet
+      expect(hello.type).toBe("LINK")
+      const field = hello.fields[0]
+      assert(field !== undefined)
+      expect(field.name).toBe("HELO")
+      expect(Field.toRecord(field)).toEqual({
+        NCPV: SimulatedNode.NCP_VERSION,
+        SEID: SimulatedNode.SERIAL,
+        MACA: SimulatedNode.MAC_ADDRESS
+      })
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("answers DSPC SWEP with ACKN, then the range and a data u8 spectrum of BINS levels", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect({ autoAckn: false })
+      const response = yield* connection.send("DSPC", "SWEP", { FSTA: 400, FSTP: 500, BINS: 256 })
+      const ackn = yield* response.recv
+      expect(Field.has(ackn, "ACKN")).toBe(true)
+      const reply = yield* response.recv
+      expect(reply.packetType).toBe("DSPC")
+      expect(reply.name).toBe("SWEP")
+      expect(reply.id).toBe(response.fieldId)
+      const { FSTA, FSTP, BINS, PDAT } = Field.toRecord(reply)
+      expect([FSTA, FSTP, BINS]).toEqual([400, 500, 256])
+      assert(PDAT instanceof Uint8Array)
+      expect(PDAT.length).toBe(256)
+      // Noise around -110 dBm and at least one carrier well above it.
+      const dbm = Array.from(PDAT, SimulatedNode.sweepLevelToDbm)
+      expect(Math.max(...dbm)).toBeGreaterThan(-80)
+      expect(dbm.filter((level) => level < -100).length).toBeGreaterThan(128)
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+
+  it.effect("answers DSPC TIME with NSMP interleaved i16 IQ samples", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect()
+      const reply = yield* connection.request("DSPC", "TIME", { FCTR: 2400, NSMP: 1000, SRAT: 2_000_000 })
+      const { FCTR, SRAT, NSMP, DATA } = Field.toRecord(reply)
+      expect([FCTR, SRAT, NSMP]).toEqual([2400, 2_000_000, 1000])
+      assert(DATA instanceof Int16Array)
+      expect(DATA.length).toBe(2000)
+      // SMPS is the other name of the sample count.
+      const other = yield* connection.request("DSPC", "TIME", { SMPS: 16 })
+      expect(Field.get(other, "NSMP")).toBe(16)
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+
+  it.effect("answers STAT with a status field", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect()
+      const reply = yield* connection.request("STAT", "RFLO")
+      expect(Field.toRecord(reply)).toMatchObject({ STAT: "OK", SEID: SimulatedNode.SERIAL })
+      expect(Field.getValue(reply, "UPTM")?.type).toBe("u32")
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+
+  it.effect("answers anything else with ERRO=Unknown command, ERRC=400, and bad params with 400", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect()
+      const unknown = yield* Effect.flip(connection.request("DSPC", "NOPE", { X: 1 }))
+      assert(unknown._tag === "CommandError")
+      expect([unknown.detail, unknown.code, unknown.fieldName]).toEqual(["Unknown command", 400, "NOPE"])
+      const missing = yield* Effect.flip(connection.request("DSPC", "SWEP", { FSTA: 400 }))
+      assert(missing._tag === "CommandError")
+      expect(missing.code).toBe(400)
+      expect(missing.detail).toContain("FSTA and FSTP")
+      // The connection carries on after error replies.
+      const ok = yield* connection.request("DSPC", "SWEP", { FSTA: 1, FSTP: 2, BINS: 4 })
+      expect(Field.get(ok, "BINS")).toBe(4)
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+
+  it.effect("REPT repeats the data reply, and a repeating command does not block the others", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect()
+      const repeating = yield* connection.send("DSPC", "SWEP", { FSTA: 1, FSTP: 2, BINS: 4, REPT: 0 })
+      const three = yield* Effect.forkScoped(Stream.runCollect(Stream.take(repeating.fields, 3)))
+      const status = yield* connection.request("STAT", "STAT")
+      expect(Field.get(status, "STAT")).toBe("OK")
+      yield* TestClock.adjust(SimulatedNode.REPEAT_INTERVAL_MILLIS * 3)
+      const replies = yield* Fiber.join(three)
+      expect(replies.map((reply) => Field.get(reply, "BINS"))).toEqual([4, 4, 4])
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+})

@@ -505,7 +505,14 @@ export const keepAliveIntervalMillis = (timeout: number): number =>
 export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Connection> =>
   Effect.gen(function* () {
     const inbox = new Mailbox<Item, ConnectionError>(config.bufferCapacity)
-    const responses = new Map<string, Set<Mailbox<Item, ConnectionError>>>()
+    // Waiting Responses by field id, then packet type and name: ids are nearly unique, so a
+    // lookup is one Map probe and a short scan, with no key string built per field.
+    interface Registration {
+      readonly packetType: string
+      readonly name: string
+      readonly mailbox: Mailbox<Item, ConnectionError>
+    }
+    const responses = new Map<number, Array<Registration>>()
     const subscribers = new Set<Mailbox<IncomingField, ConnectionError>>()
     const allResponses = new Set<Mailbox<Item, ConnectionError>>()
     let terminal: ConnectionError | undefined
@@ -528,8 +535,6 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     let responseClosedError: ConnectionClosed | undefined
     const responseClosed = () =>
       (responseClosedError ??= new ConnectionClosed({ detail: "the response's scope closed", remote: wire.remote }))
-
-    const key = (packetType: string, name: string, id: number) => `${packetType}\u0000${name}\u0000${id}`
 
     const incoming = (packet: Packet, field: Field.Field): IncomingField => ({
       packetType: packet.type,
@@ -581,11 +586,18 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         } else {
           item = Result.succeed(received)
         }
-        const claimed = responses.get(key(packet.type, field.name, field.id))
+        const registered = responses.get(field.id)
         const deliveries: Array<Effect.Effect<boolean>> = []
-        if (claimed !== undefined) for (const mailbox of claimed) deliveries.push(mailbox.offer(item))
+        if (registered !== undefined) {
+          for (const registration of registered) {
+            if (registration.packetType === packet.type && registration.name === field.name) {
+              deliveries.push(registration.mailbox.offer(item))
+            }
+          }
+        }
+        const claimed = deliveries.length > 0
         for (const mailbox of subscribers) deliveries.push(mailbox.offer(received))
-        if (claimed === undefined && subscribers.size === 0) deliveries.push(inbox.offer(item))
+        if (!claimed && subscribers.size === 0) deliveries.push(inbox.offer(item))
         const delivered =
           deliveries.length === 1
             ? (deliveries[0] as Effect.Effect<boolean>)
@@ -672,23 +684,21 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       if (terminal !== undefined) mailbox.end(terminal)
       allResponses.add(mailbox)
       for (const [name, id] of sent) {
-        const k = key(packetType, name, id)
-        let set = responses.get(k)
-        if (set === undefined) responses.set(k, (set = new Set()))
-        set.add(mailbox)
+        const registered = responses.get(id)
+        if (registered === undefined) responses.set(id, [{ packetType, name, mailbox }])
+        else registered.push({ packetType, name, mailbox })
       }
       return mailbox
     }
 
     const unregisterNow = (packetType: string, sent: Sent, mailbox: Mailbox<Item, ConnectionError>) => {
       allResponses.delete(mailbox)
-      for (const [name, id] of sent) {
-        const k = key(packetType, name, id)
-        const set = responses.get(k)
-        if (set !== undefined) {
-          set.delete(mailbox)
-          if (set.size === 0) responses.delete(k)
-        }
+      for (const [, id] of sent) {
+        const registered = responses.get(id)
+        if (registered === undefined) continue
+        const kept = registered.filter((registration) => registration.mailbox !== mailbox)
+        if (kept.length === 0) responses.delete(id)
+        else responses.set(id, kept)
       }
       // Unblock a routing fiber waiting on this mailbox: nobody will read it any more.
       mailbox.end(responseClosed())

@@ -691,7 +691,7 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       return mailbox
     }
 
-    const unregisterNow = (packetType: string, sent: Sent, mailbox: Mailbox<Item, ConnectionError>) => {
+    const unregisterNow = (sent: Sent, mailbox: Mailbox<Item, ConnectionError>) => {
       allResponses.delete(mailbox)
       for (const [, id] of sent) {
         const registered = responses.get(id)
@@ -742,7 +742,7 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         const mailbox = registerNow(packetType, sent)
         return Scope.addFinalizer(
           scope,
-          Effect.sync(() => unregisterNow(packetType, sent, mailbox))
+          Effect.sync(() => unregisterNow(sent, mailbox))
         ).pipe(Effect.andThen(wire.writePacket(packetType, inputs)), Effect.as(makeResponse(packetType, sent, mailbox)))
       })
 
@@ -787,7 +787,7 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
               .writePacket(packetType, [{ name: fieldName, id: sent[0]?.[1] ?? 0, params }])
               .pipe(
                 Effect.andThen(Effect.flatMap(mailbox.take(), fromItem)),
-                Effect.ensuring(Effect.sync(() => unregisterNow(packetType, sent, mailbox)))
+                Effect.ensuring(Effect.sync(() => unregisterNow(sent, mailbox)))
               )
           })
         ),

@@ -44,8 +44,8 @@ export interface ServerOptions<EA = never, RA = never> {
    */
   readonly authenticate?: ((credentials: Tunnel.Credentials) => Effect.Effect<boolean, EA, RA>) | undefined
   /**
-   * Expect the CONNECT tunnel before NCP. Default: on when `authenticate` is given; transports
-   * turn it on with TLS, as nodes do.
+   * Expect the CONNECT tunnel before NCP. Always on when `authenticate` is given (`false` does
+   * not turn authentication off); transports turn it on with TLS, as nodes do.
    */
   readonly tunnel?: boolean | undefined
   /** Params of the `LINK HELO` field the server greets with (real nodes send NCPV, SEID, MACA). */
@@ -86,7 +86,8 @@ export const handleSocket = <E, R, EA = never, RA = never>(
         remote: "client",
         maxPacketBytes: options.maxPacketBytes
       }).pipe(Scope.provide(scope))
-      const tunnel = options.tunnel ?? options.authenticate !== undefined
+      // authentication happens in the tunnel: an explicit `tunnel: false` must not bypass it
+      const tunnel = options.authenticate !== undefined || options.tunnel === true
       if (tunnel) {
         const verdict = yield* Tunnel.server(wire, options.authenticate, timeout).pipe(
           Effect.catch((error) =>

@@ -6,8 +6,7 @@
  * @example
  * ```ts
  * import { NcpSocketServer } from "@effect-ncp/node"
- * import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+ * import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function*() {
  *   const server = yield* NcpSocketServer.make({ host: "127.0.0.1", port: 0 })

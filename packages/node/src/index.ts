@@ -1,9 +1,11 @@
 /**
- * `@effect-ncp/node`: NCP on Node.js. The core's `Transport` over `node:net` and `node:tls`,
- * listening sockets for NCP servers, and self-signed certificates for TLS tests.
+ * `@effect-ncp/node`: NCP on Node.js. `NodeNcp` connects and serves in one call; below it, the
+ * core's `Transport` over `node:net` and `node:tls`, listening sockets for NCP servers, and
+ * self-signed certificates for TLS tests.
  *
  * @since 0.1.0
  */
 export * as NcpSocketServer from "./NcpSocketServer.js"
+export * as NodeNcp from "./NodeNcp.js"
 export * as NodeTransport from "./NodeTransport.js"
 export * as SelfSignedCertificate from "./SelfSignedCertificate.js"

@@ -1,0 +1,234 @@
+/**
+ * NCP on Node.js in one import: connect to a node, or serve NCP, over `node:net` and
+ * `node:tls`. These are the core's `Client` and `Server` with the Node transport and listening
+ * socket already provided; reach for `NodeTransport` and `NcpSocketServer` directly only when
+ * you need their options.
+ *
+ * @example
+ * ```ts
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const connection = yield* NodeNcp.connect({ host: "rfeye000123.local" })
+ *   const reply = yield* connection.request("DSPC", "SWEP", { FSTA: 10000, FSTP: 18000 })
+ *   console.log(reply.params)
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Client, type Connection, type ConnectionError, Server } from "@effect-ncp/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as NetAddress from "effect/net/NetAddress"
+import type * as Scope from "effect/Scope"
+import * as SocketServer from "effect/socket/SocketServer"
+import * as NcpSocketServer from "./NcpSocketServer.js"
+import * as NodeTransport from "./NodeTransport.js"
+
+/**
+ * Options of {@link connect}: the core's `Client.ClientOptions`, with `tls` as Node takes it:
+ * `true` for the system's certificate authorities, or `tls.connect` options (`ca`,
+ * `servername`, `rejectUnauthorized`, a client `cert` and `key`, ...).
+ */
+export interface ConnectOptions extends Omit<Client.ClientOptions, "tls"> {
+  readonly tls?: boolean | NodeTransport.TlsOptions | undefined
+}
+
+/**
+ * Connects to a node over TCP (or TLS) and performs the handshake: `Client.connect` with the
+ * Node transport. The connection lives as long as the current scope, or until `close`.
+ *
+ * @example
+ * ```ts
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ *
+ * // TLS with a password, trusting the node's own certificate
+ * declare const nodeCertificate: string
+ * const program = Effect.gen(function* () {
+ *   const connection = yield* NodeNcp.connect({
+ *     host: "10.0.0.7",
+ *     tls: { ca: nodeCertificate },
+ *     username: "admin",
+ *     password: "secret"
+ *   })
+ *   return yield* connection.request("STAT", "STAT")
+ * }).pipe(Effect.scoped)
+ * ```
+ */
+export const connect = (options: ConnectOptions): Effect.Effect<Connection.Connection, ConnectionError, Scope.Scope> =>
+  Client.connect(toClientOptions(options)).pipe(Effect.provide(NodeTransport.layer))
+
+/**
+ * A connection as the `Client.NcpClient` service, over the Node transport: it opens when the
+ * layer is built and closes when the layer is released.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@effect-ncp/core"
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const node = yield* Client.NcpClient
+ *   return yield* node.request("STAT", "STAT")
+ * }).pipe(Effect.provide(NodeNcp.layerClient({ host: "rfeye000123.local" })))
+ * ```
+ */
+export const layerClient = (options: ConnectOptions): Layer.Layer<Client.NcpClient, ConnectionError> =>
+  Client.NcpClient.layer(toClientOptions(options)).pipe(Layer.provide(NodeTransport.layer))
+
+// Node's `tls.connect` options are what the core's platform-neutral `TlsOption` carries on Node;
+// the copy gives TypeScript the index signature the `ConnectionOptions` interface lacks.
+const toClientOptions = ({ tls, ...options }: ConnectOptions): Client.ClientOptions => ({
+  ...options,
+  tls: tls === undefined || typeof tls === "boolean" ? tls : { ...tls }
+})
+
+/**
+ * Options of {@link serve}, {@link make} and {@link layerServer}: the core's
+ * `Server.ServerOptions`, plus where to listen and TLS.
+ *
+ * With `tls` or `authenticate`, clients must open the CONNECT tunnel first, as nodes require.
+ */
+export interface ServeOptions<EA = never, RA = never> extends Server.ServerOptions<EA, RA> {
+  /** The address to listen on. Default `"0.0.0.0"` (every IPv4 interface). */
+  readonly host?: string | undefined
+  /**
+   * The port to listen on. Default 9999; 443 with `tls`; 80 with `authenticate` and no `tls`.
+   * 0 picks a free port (read it back from {@link make}).
+   */
+  readonly port?: number | undefined
+  /** Serve TLS with this private key and certificate (PEM), e.g. from `SelfSignedCertificate`. */
+  readonly tls?:
+    | {
+        readonly key: string | Uint8Array
+        readonly cert: string | Uint8Array
+      }
+    | undefined
+}
+
+/** The port a server listens on when none is given: 9999, 443 with TLS, 80 with authentication. */
+export const defaultServePort = (options: Pick<ServeOptions<unknown, unknown>, "tls" | "authenticate">): number =>
+  options.tls !== undefined ? 443 : options.authenticate !== undefined ? 80 : 9999
+
+/** Where a server started by {@link make} listens. */
+export interface Listening {
+  readonly address: NetAddress.SocketAddress
+  /** The bound port (the free one picked for port 0). */
+  readonly port: number
+  /** The bound IP address, e.g. `"127.0.0.1"`. */
+  readonly host: string
+}
+
+const listen = <EA, RA>(options: ServeOptions<EA, RA>) =>
+  NcpSocketServer.make({
+    host: options.host ?? "0.0.0.0",
+    port: options.port ?? defaultServePort(options),
+    tls: options.tls
+  })
+
+const serverOptions = <EA, RA>(options: ServeOptions<EA, RA>): Server.ServerOptions<EA, RA> => ({
+  ...options,
+  // nodes speak NCP inside the CONNECT tunnel whenever TLS or a password is on
+  tunnel: options.tunnel ?? (options.tls !== undefined || options.authenticate !== undefined)
+})
+
+const run = <E, R, EA, RA>(
+  server: SocketServer.SocketServer["Service"],
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E, R>,
+  options: ServeOptions<EA, RA>
+): Effect.Effect<never, SocketServer.SocketServerError, R | RA> =>
+  Server.serve(handler, serverOptions(options)).pipe(Effect.provideService(SocketServer.SocketServer, server))
+
+/**
+ * Listens and runs `handler` for every connection, after the handshake, until interrupted;
+ * interrupting it closes the listener and every connection. Fails with a `SocketServerError`
+ * when it cannot listen (the port is taken, the address is not local).
+ *
+ * @example
+ * ```ts
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import * as Stream from "effect/Stream"
+ *
+ * // Echo every field's params back to it, on port 9999 of every interface.
+ * NodeRuntime.runMain(
+ *   NodeNcp.serve((connection) => connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params))))
+ * )
+ * ```
+ */
+export const serve = <E, R, EA = never, RA = never>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E, R>,
+  options: ServeOptions<EA, RA> = {}
+): Effect.Effect<never, SocketServer.SocketServerError, R | RA> =>
+  Effect.scoped(Effect.flatMap(listen(options), (server) => run(server, handler, options)))
+
+/**
+ * Listens and serves in the background of the current scope, and returns where it listens
+ * once the port is bound: what tests and tools want, with port 0. Closing the scope closes the
+ * listener and every connection.
+ *
+ * @example
+ * ```ts
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ * import * as Stream from "effect/Stream"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { host, port } = yield* NodeNcp.make(
+ *     (connection) => connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params))),
+ *     { host: "127.0.0.1", port: 0 }
+ *   )
+ *   const connection = yield* NodeNcp.connect({ host, port })
+ *   return yield* connection.request("DSPC", "ECHO", { N: 1 })
+ * }).pipe(Effect.scoped)
+ * ```
+ */
+export const make = <E, R, EA = never, RA = never>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E, R>,
+  options: ServeOptions<EA, RA> = {}
+): Effect.Effect<Listening, SocketServer.SocketServerError, Scope.Scope | R | RA> =>
+  Effect.gen(function* () {
+    const server = yield* listen(options)
+    yield* Effect.forkScoped(
+      run(server, handler, options).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logError("the NCP server stopped accepting connections", cause).pipe(
+            Effect.annotateLogs({ ncp: "ServerFailed" })
+          )
+        )
+      )
+    )
+    const address = server.address
+    return {
+      address,
+      port: NcpSocketServer.port(address) ?? options.port ?? defaultServePort(options),
+      host: address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address)
+    }
+  })
+
+/**
+ * {@link serve} as a Layer: the server listens once the layer is built, and stops, closing
+ * every connection, when the layer is released.
+ *
+ * @example
+ * ```ts
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import * as Layer from "effect/Layer"
+ * import * as Stream from "effect/Stream"
+ *
+ * const EchoServer = NodeNcp.layerServer(
+ *   (connection) => connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params))),
+ *   { port: 9999 }
+ * )
+ * NodeRuntime.runMain(Layer.launch(EchoServer))
+ * ```
+ */
+export const layerServer = <E, R, EA = never, RA = never>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E, R>,
+  options: ServeOptions<EA, RA> = {}
+): Layer.Layer<never, SocketServer.SocketServerError, R | RA> => Layer.effectDiscard(make(handler, options))

@@ -1,0 +1,595 @@
+import * as Net from "node:net"
+import { assert, describe, expect, it } from "@effect/vitest"
+import {
+  type Connection,
+  DecodeError,
+  decodePacketOrThrow,
+  encodePacketOrThrow,
+  Field,
+  Framing,
+  type Packet
+} from "@effect-ncp/core"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { NodeNcp, SelfSignedCertificate } from "../src/index.js"
+
+// NCP connections over real sockets on the loopback interface: every test runs on real time
+// (it.live) and waits for real events, never for a fixed delay.
+
+const HOST = "127.0.0.1"
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+}
+
+/** A logger layer that records every log line, for asserting on warnings. */
+const capturingLogger = (lines: Array<LogLine>) =>
+  Logger.layer(
+    [
+      Logger.make((options) => {
+        const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
+        lines.push({
+          level: options.logLevel,
+          message,
+          annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
+        })
+      })
+    ],
+    { mergeWithExisting: false }
+  )
+
+/**
+ * A test node: every field gets an `ACKN` reply, then its own params back (an echo), except
+ * `CAUT` (a warning reply), `FAIL` (an error reply), `NOIS` (unrelated fields first) and
+ * `BOOM` (the handler fails).
+ */
+const node = (connection: Connection.Connection) =>
+  connection.fields.pipe(
+    Stream.runForEach((field) =>
+      Effect.gen(function* () {
+        yield* field.reply({ ACKN: 1 })
+        switch (field.name) {
+          case "CAUT":
+            return yield* field.reply({ WARN: "low battery", WARC: 7, N: 1 })
+          case "FAIL":
+            return yield* field.reply({ ERRO: "bad range", ERRC: 400 })
+          case "NOIS":
+            yield* Effect.scoped(connection.send("STAT", "STAT", { OCON: 1 }))
+            yield* Effect.scoped(connection.send(field.packetType, "OTHR", { N: 2 }))
+            return yield* field.reply(field.params)
+          case "BOOM":
+            return yield* Effect.fail(new Error("handler bug"))
+          default:
+            return yield* field.reply(field.params)
+        }
+      })
+    )
+  )
+
+/** Serves `handler` on a free port of 127.0.0.1 for the current scope. */
+const serve = <E>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
+  options: Omit<NodeNcp.ServeOptions, "host" | "port"> = {}
+) => NodeNcp.make(handler, { host: HOST, port: 0, ...options })
+
+const connect = (port: number, options: Omit<NodeNcp.ConnectOptions, "host" | "port"> = {}) =>
+  NodeNcp.connect({ host: HOST, port, timeout: 30, ...options })
+
+/** The typed failure of an exit (the test fails if it succeeded or died). */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert(Exit.isFailure(exit), "expected a failure")
+  const error = Cause.findErrorOption(exit.cause)
+  assert(error._tag === "Some", "expected a typed failure")
+  return error.value
+}
+
+/**
+ * A `node:net` socket driven byte by byte: collects what arrives, and notes when the peer
+ * ends. For what the NCP API cannot do: garbage, a client that ignores a 401, a legacy node.
+ */
+class RawPeer {
+  /** Bytes received and not read yet. */
+  private received: Buffer = Buffer.alloc(0)
+  private readonly framer = new Framing.PacketFramer()
+  private readonly listeners = new Set<() => void>()
+  /** The peer sent its FIN, or the socket closed. */
+  ended = false
+
+  constructor(readonly socket: Net.Socket) {
+    const notify = () => {
+      for (const listener of [...this.listeners]) listener()
+    }
+    socket.on("data", (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk])
+      notify()
+    })
+    socket.on("end", () => {
+      this.ended = true
+      notify()
+    })
+    socket.on("close", () => {
+      this.ended = true
+      notify()
+    })
+    // a write after the peer closed fails; the tests assert on what arrived
+    socket.on("error", () => {})
+  }
+
+  /** Connects to a port of 127.0.0.1; the socket is destroyed with the scope. */
+  static connect(port: number): Effect.Effect<RawPeer, never, Scope.Scope> {
+    return Effect.acquireRelease(
+      Effect.callback<RawPeer>((resume) => {
+        const socket = Net.connect({ host: HOST, port })
+        socket.once("connect", () => resume(Effect.succeed(new RawPeer(socket))))
+        socket.once("error", (error) => resume(Effect.die(error)))
+      }),
+      (peer) => Effect.sync(() => peer.socket.destroy())
+    )
+  }
+
+  /** Waits until `check` gives a value, trying again whenever bytes arrive or the peer ends. */
+  waitFor<A>(what: string, check: () => A | undefined): Effect.Effect<A> {
+    return Effect.callback<A>((resume) => {
+      const attempt = () => {
+        const value = check()
+        if (value !== undefined) {
+          this.listeners.delete(attempt)
+          resume(Effect.succeed(value))
+        } else if (this.ended) {
+          this.listeners.delete(attempt)
+          resume(Effect.die(new Error(`the peer closed the connection while waiting for ${what}`)))
+        }
+      }
+      this.listeners.add(attempt)
+      attempt()
+      return Effect.sync(() => this.listeners.delete(attempt))
+    })
+  }
+
+  /** The next HTTP head (status or request line and headers), without the blank line. */
+  readonly readHead = Effect.suspend(() =>
+    this.waitFor("an HTTP head", () => {
+      const end = this.received.indexOf("\r\n\r\n")
+      if (end < 0) return undefined
+      const head = this.received.subarray(0, end).toString("latin1")
+      this.received = this.received.subarray(end + 4)
+      return head
+    })
+  )
+
+  /** The next packet, keep-alives included. */
+  readonly readPacket: Effect.Effect<Packet.Packet> = Effect.suspend(() =>
+    this.waitFor("a packet", () => {
+      if (this.received.length > 0) {
+        this.framer.push(new Uint8Array(this.received))
+        this.received = Buffer.alloc(0)
+      }
+      const next = this.framer.next()
+      if (next instanceof DecodeError) throw next
+      return next === undefined ? undefined : decodePacketOrThrow(next).packet
+    })
+  )
+
+  /** The next packet that has fields (keep-alives skipped). */
+  readonly readFields: Effect.Effect<Packet.Packet> = Effect.flatMap(this.readPacket, (packet) =>
+    packet.fields.length > 0 ? Effect.succeed(packet) : this.readFields
+  )
+
+  /** Waits for the peer to end the connection; returns the bytes that arrived unread. */
+  readonly untilEnded: Effect.Effect<Buffer> = Effect.suspend(() =>
+    Effect.callback<Buffer>((resume) => {
+      const attempt = () => {
+        if (!this.ended) return
+        this.listeners.delete(attempt)
+        resume(Effect.succeed(this.received))
+      }
+      this.listeners.add(attempt)
+      attempt()
+      return Effect.sync(() => this.listeners.delete(attempt))
+    })
+  )
+
+  write(bytes: Uint8Array | string): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.socket.write(bytes)
+    })
+  }
+
+  send(type: string, name: string, id: number, params: Field.ParamsInput = {}): Effect.Effect<void> {
+    return this.write(encodePacketOrThrow({ type, fields: [{ name, id, params }] }))
+  }
+}
+
+/** The client's half of the handshake, by hand: HELO, CCRE, SCAR, CARE, SCON. */
+const rawHandshake = (peer: RawPeer) =>
+  Effect.gen(function* () {
+    const helo = yield* peer.readFields
+    expect(helo.fields[0]?.name).toBe("HELO")
+    yield* peer.send("LINK", "CCRE", 1, { CIW: "raw", CUSR: "u", CDOM: "", LINK: 30 })
+    expect((yield* peer.readFields).fields[0]?.name).toBe("SCAR")
+    yield* peer.send("LINK", "CARE", 2, { CAR: "raw" })
+    expect((yield* peer.readFields).fields[0]?.name).toBe("SCON")
+  })
+
+/** Listens with `node:net` on a free port of 127.0.0.1 for the scope; accepted sockets go to `onPeer`. */
+const rawServer = (onPeer: (peer: RawPeer) => void) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly server: Net.Server; readonly peers: Set<RawPeer>; readonly port: number }>((resume) => {
+      const peers = new Set<RawPeer>()
+      const server = Net.createServer((socket) => {
+        const peer = new RawPeer(socket)
+        peers.add(peer)
+        onPeer(peer)
+      })
+      server.listen(0, HOST, () => {
+        const address = server.address()
+        resume(Effect.succeed({ server, peers, port: typeof address === "object" && address ? address.port : 0 }))
+      })
+    }),
+    ({ server, peers }) =>
+      Effect.callback<void>((resume) => {
+        for (const peer of peers) peer.socket.destroy()
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+/** Sockets and timers open in this process (vitest's own are pipes, ports and its own timers). */
+const activeResources = () =>
+  process
+    .getActiveResourcesInfo()
+    .filter((name) => /TCP|TLS|Timeout|Immediate/.test(name))
+    .sort()
+
+const sockets = (resources: ReadonlyArray<string>) => resources.filter((name) => /TCP|TLS/.test(name))
+
+/**
+ * Waits (up to a second) until no socket is open and at most `timers` timers are: Node releases
+ * a handle a moment after `destroy()`, with no event to await from here.
+ */
+const settled = (timers = Number.POSITIVE_INFINITY) =>
+  Effect.gen(function* () {
+    const done = () => {
+      const resources = activeResources()
+      return sockets(resources).length === 0 && resources.length <= timers
+    }
+    for (let i = 0; i < 100 && !done(); i++) yield* Effect.sleep("10 millis")
+    return activeResources()
+  })
+
+// ---------------------------------------------------------------------------------------------
+
+describe("commands over TCP", () => {
+  it.live("send: the echo server's reply carries the command's params; the ACKN is skipped", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port)
+      expect(connection.remoteHostname).toBe(`${HOST}:${port}`)
+      const response = yield* connection.send("DSPC", "ECHO", { SEQN: 7, NAME: "x" })
+      const reply = yield* response.recv
+      expect(reply.id).toBe(response.fieldId)
+      expect(Field.toRecord(reply)).toEqual({ SEQN: 7, NAME: "x" })
+    })
+  )
+
+  it.live("with autoAckn off the ACKN reply comes first", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port, { autoAckn: false })
+      const response = yield* connection.send("DSPC", "ECHO", { N: 1 })
+      expect(Field.toRecord(yield* response.recv)).toEqual({ ACKN: 1 })
+      expect(Field.toRecord(yield* response.recv)).toEqual({ N: 1 })
+    })
+  )
+
+  it.live("sendPacket: a packet of several fields; recvField takes each reply by name", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port)
+      const response = yield* connection.sendPacket("DSPC", [
+        { name: "SWEP", params: { FSTA: 10 } },
+        { name: "TIME", params: { FCTR: 20 } }
+      ])
+      const time = yield* response.recvField("TIME")
+      const sweep = yield* response.recvField("SWEP")
+      expect([time.name, Field.get(time, "FCTR")]).toEqual(["TIME", 20])
+      expect([sweep.name, Field.get(sweep, "FSTA")]).toEqual(["SWEP", 10])
+      expect(sweep.id).toBe(response.fieldId)
+      expect(time.id).not.toBe(sweep.id)
+    })
+  )
+
+  it.live("a Response gets only its own replies; unrelated fields go to recv", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port)
+      const reply = yield* connection.request("DSPC", "NOIS", { N: 1 })
+      expect([reply.name, Field.get(reply, "N")]).toEqual(["NOIS", 1])
+      const other = yield* connection.recvField("DSPC", "OTHR")
+      expect(Field.get(other, "N")).toBe(2)
+      const stat = yield* connection.recv
+      expect([stat.packetType, stat.name, Field.get(stat, "OCON")]).toEqual(["STAT", "STAT", 1])
+    })
+  )
+
+  it.live("several Responses wait concurrently, each for its own replies", () =>
+    Effect.gen(function* () {
+      // replies in the opposite order of the commands
+      const reversing = (connection: Connection.Connection) =>
+        connection.fields.pipe(
+          Stream.take(3),
+          Stream.runCollect,
+          Effect.flatMap((fields) =>
+            Effect.forEach([...fields].reverse(), (field) => field.reply(field.params), { discard: true })
+          ),
+          Effect.andThen(Effect.never)
+        )
+      const { port } = yield* serve(reversing)
+      const connection = yield* connect(port)
+      const responses = yield* Effect.forEach([1, 2, 3], (n) => connection.send("DSPC", "SWEP", { SEQN: n }))
+      const replies = yield* Effect.forEach(responses, (response) => response.recv, { concurrency: "unbounded" })
+      expect(replies.map((reply) => Field.get(reply, "SEQN"))).toEqual([1, 2, 3])
+
+      const { port: echoPort } = yield* serve(node)
+      const busy = yield* connect(echoPort)
+      const many = yield* Effect.forEach(
+        Array.from({ length: 50 }, (_, i) => i),
+        (i) => busy.request("DSPC", "ECHO", { SEQN: i }),
+        { concurrency: "unbounded" }
+      )
+      expect(many.map((reply) => Field.get(reply, "SEQN"))).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    })
+  )
+
+  it.live("a WARN reply is logged with its annotations and still delivered", () => {
+    const lines: Array<LogLine> = []
+    return Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port)
+      const reply = yield* connection.request("DSPC", "CAUT")
+      expect(Field.get(reply, "N")).toBe(1)
+      const warning = lines.find((line) => line.annotations.ncp === "CommandWarning")
+      expect(warning?.level).toBe("Warn")
+      expect(warning?.message).toContain("low battery")
+      expect(warning?.annotations).toMatchObject({
+        remote: `${HOST}:${port}`,
+        packetType: "DSPC",
+        field: "CAUT",
+        fieldId: reply.id,
+        detail: "low battery",
+        code: 7
+      })
+    }).pipe(Effect.provide(capturingLogger(lines)))
+  })
+
+  it.live("an ERRO reply fails the command with a CommandError carrying detail and code", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port)
+      const error = yield* Effect.flip(connection.request("DSPC", "FAIL"))
+      expect(error).toMatchObject({
+        _tag: "CommandError",
+        packetType: "DSPC",
+        fieldName: "FAIL",
+        detail: "bad range",
+        code: 400
+      })
+      // the connection carries on
+      expect(Field.get(yield* connection.request("DSPC", "ECHO", { N: 3 }), "N")).toBe(3)
+    })
+  )
+})
+
+describe("errors and closing over TCP", () => {
+  it.live("garbage bytes after the handshake get LINK ERRO 400, then the server closes", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const peer = yield* RawPeer.connect(port)
+      yield* rawHandshake(peer)
+      yield* peer.write("GET / HTTP/1.1\r\n\r\n")
+      const packet = yield* peer.readFields
+      const field = packet.fields[0]
+      assert(field !== undefined)
+      expect([packet.type, field.name, Field.get(field, "ERRC"), Field.get(field, "ERRO")]).toEqual([
+        "LINK",
+        "ERRO",
+        400,
+        "Bad request"
+      ])
+      expect((yield* peer.untilEnded).length).toBe(0)
+    })
+  )
+
+  it.live("a failing handler answers LINK ERRO 500; the client's command fails and the connection ends", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node)
+      const connection = yield* connect(port)
+      const error = yield* Effect.flip(connection.request("DSPC", "BOOM"))
+      expect(error).toMatchObject({ _tag: "CommandError", packetType: "LINK", fieldName: "ERRO", code: 500 })
+      expect(error.message).toContain("Server error")
+      expect(yield* connection.closed).toMatchObject({ _tag: "CommandError", code: 500 })
+    })
+  )
+
+  it.live("the client closes: the server handler's fields stream ends after the last field", () =>
+    Effect.gen(function* () {
+      const received = yield* Deferred.make<ReadonlyArray<string>>()
+      const { port } = yield* serve((connection) =>
+        connection.fields.pipe(
+          Stream.map((field) => field.name),
+          Stream.runCollect,
+          Effect.flatMap((names) => Deferred.succeed(received, names))
+        )
+      )
+      const connection = yield* connect(port)
+      yield* Effect.scoped(connection.send("DSPC", "ONE"))
+      yield* Effect.scoped(connection.send("DSPC", "LAST"))
+      yield* connection.close
+      expect(yield* Deferred.await(received)).toEqual(["ONE", "LAST"])
+      expect((yield* connection.closed)._tag).toBe("ConnectionClosed")
+    })
+  )
+
+  it.live("the server handler returns: the client's recv fails with ConnectionClosed and closed completes", () =>
+    Effect.gen(function* () {
+      // answers one command, then returns
+      const { port } = yield* serve((connection) => Effect.flatMap(connection.recv, (field) => field.reply({ BYE: 1 })))
+      const connection = yield* connect(port)
+      const reply = yield* connection.request("DSPC", "ONCE")
+      expect(Field.get(reply, "BYE")).toBe(1)
+      expect(yield* Effect.flip(connection.recv)).toMatchObject({ _tag: "ConnectionClosed" })
+      expect(yield* connection.closed).toMatchObject({ _tag: "ConnectionClosed" })
+    })
+  )
+
+  it.live("a connection to a closed port fails with a NetworkError naming the address", () =>
+    Effect.gen(function* () {
+      // a port that was free a moment ago: the listener closes with its scope
+      const { port } = yield* Effect.scoped(serve(node))
+      const error = failureOf(yield* Effect.exit(Effect.scoped(connect(port))))
+      expect(error).toMatchObject({ _tag: "NetworkError", remote: `${HOST}:${port}` })
+      expect(error.message).toContain(`${HOST}:${port}`)
+      expect(error.message).toContain("ECONNREFUSED")
+    })
+  )
+
+  it.live("closing a client, then the server, leaves no sockets or timers behind", () =>
+    Effect.gen(function* () {
+      // the sockets of earlier tests close first
+      const before = yield* settled()
+      const serverScope = yield* Scope.make()
+      const { port } = yield* Scope.provide(serve(node), serverScope)
+      const clientScope = yield* Scope.make()
+      const connection = yield* Scope.provide(connect(port), clientScope)
+      yield* connection.request("DSPC", "ECHO")
+      expect(activeResources().length).toBeGreaterThan(before.length)
+      yield* Scope.close(clientScope, Exit.void)
+      yield* Scope.close(serverScope, Exit.void)
+      expect(yield* settled(before.length)).toEqual(before)
+    })
+  )
+
+  it.live("closing the server closes its open connections and leaves no sockets or timers behind", () =>
+    Effect.gen(function* () {
+      // the sockets of earlier tests close first
+      const before = yield* settled()
+      const serverScope = yield* Scope.make()
+      const { port } = yield* Scope.provide(serve(node), serverScope)
+      const clientScope = yield* Scope.make()
+      const connection = yield* Scope.provide(connect(port), clientScope)
+      yield* connection.request("DSPC", "ECHO")
+      yield* Scope.close(serverScope, Exit.void)
+      // the server closed the connection gracefully
+      expect((yield* connection.closed)._tag).toBe("ConnectionClosed")
+      yield* Scope.close(clientScope, Exit.void)
+      expect(yield* settled(before.length)).toEqual(before)
+    })
+  )
+})
+
+describe("TLS and authentication", () => {
+  const certificate = SelfSignedCertificate.generate()
+
+  it.live("TLS with a certificate made at test time, trusted through ca", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node, { tls: certificate })
+      const connection = yield* connect(port, { tls: { ca: certificate.cert } })
+      expect(Field.get(yield* connection.request("DSPC", "ECHO", { N: 5 }), "N")).toBe(5)
+    })
+  )
+
+  it.live("TLS without the certificate's authority is refused with a NetworkError", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node, { tls: certificate })
+      const error = failureOf(yield* Effect.exit(Effect.scoped(connect(port, { tls: true }))))
+      expect(error).toMatchObject({ _tag: "NetworkError", remote: `${HOST}:${port}` })
+      expect(error.message).toMatch(/self[- ]signed/i)
+    })
+  )
+
+  const authenticate = (credentials: { readonly username: string; readonly password: Redacted.Redacted<string> }) =>
+    Effect.succeed(credentials.username === "admin" && Redacted.value(credentials.password) === "secret")
+
+  it.live("authentication with the right credentials, with and without TLS", () =>
+    Effect.gen(function* () {
+      const plain = yield* serve(node, { authenticate })
+      const connection = yield* connect(plain.port, { username: "admin", password: "secret" })
+      expect(Field.get(yield* connection.request("DSPC", "ECHO", { N: 6 }), "N")).toBe(6)
+
+      const secure = yield* serve(node, { authenticate, tls: certificate })
+      const overTls = yield* connect(secure.port, {
+        username: "admin",
+        password: Redacted.make("secret"),
+        tls: { ca: certificate.cert }
+      })
+      expect(Field.get(yield* overTls.request("DSPC", "ECHO", { N: 7 }), "N")).toBe(7)
+    })
+  )
+
+  it.live("wrong credentials fail with an AuthenticationError", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node, { authenticate })
+      const error = failureOf(
+        yield* Effect.exit(Effect.scoped(connect(port, { username: "admin", password: "guess" })))
+      )
+      expect(error).toMatchObject({ _tag: "AuthenticationError", remote: `${HOST}:${port}` })
+      expect(error.message).toContain("401")
+    })
+  )
+
+  it.live("a client that ignores the 401 and speaks NCP anyway gets no HELO: the server closes at once", () =>
+    Effect.gen(function* () {
+      const { port } = yield* serve(node, { authenticate })
+      const peer = yield* RawPeer.connect(port)
+      const token = Buffer.from("admin:guess").toString("base64")
+      yield* peer.write(`CONNECT ncp.service HTTP/1.1\r\nProxy-Authorization: Basic ${token}\r\n\r\n`)
+      const head = yield* peer.readHead
+      expect(head.split("\r\n")[0]).toBe("HTTP/1.1 401 Unauthorized")
+      expect(head).toContain('Proxy-Authenticate: Basic realm="CRFS RFeye Node", charset="utf-8"')
+      yield* peer.send("LINK", "CCRE", 1, { CIW: "intruder", CUSR: "u", CDOM: "", LINK: 30 })
+      const after = yield* peer.untilEnded
+      expect(after.length).toBe(0)
+    })
+  )
+})
+
+describe("legacy nodes", () => {
+  it.live("a node answering SCAR without LINK: timeout 0, and the first keep-alive at once", () =>
+    Effect.gen(function* () {
+      const accepted = yield* Deferred.make<RawPeer>()
+      const { port } = yield* rawServer((peer) => Deferred.doneUnsafe(accepted, Exit.succeed(peer)))
+      const connecting = yield* Effect.forkChild(connect(port, { timeout: 30 }))
+      const peer = yield* Deferred.await(accepted)
+      yield* peer.send("LINK", "HELO", 0, { NCPV: "legacy" })
+      const ccre = (yield* peer.readFields).fields[0]
+      expect([ccre?.name, ccre && Field.get(ccre, "LINK")]).toEqual(["CCRE", 30])
+      yield* peer.send("LINK", "SCAR", 1, {})
+      expect((yield* peer.readFields).fields[0]?.name).toBe("CARE")
+      yield* peer.send("LINK", "SCON", 2)
+      const connection = yield* Fiber.join(connecting)
+      expect(connection.timeout).toBe(0)
+      const started = Date.now()
+      const keepAlive = yield* peer.readPacket
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect([keepAlive.type, keepAlive.id, keepAlive.fields.length, keepAlive.timestamp.nanos]).toEqual([
+        "LINK",
+        0,
+        0,
+        0
+      ])
+    })
+  )
+})

@@ -5,8 +5,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -26,33 +24,11 @@ import {
 } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import handshake from "./fixtures/handshake.json" with { type: "json" }
-import { bytesOf, hexOf, must } from "./util.js"
+import { bytesOf, capturingLogger, hexOf, type LogLine, must } from "./util.js"
 
 // ---------------------------------------------------------------------------------------------
 // Harness: a client over an in-memory socket pair, talking to a real server or a scripted peer.
 // ---------------------------------------------------------------------------------------------
-
-interface LogLine {
-  readonly level: string
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
-
-/** A logger layer that records every log line, for asserting on warnings. */
-const capturingLogger = (lines: Array<LogLine>) =>
-  Logger.layer(
-    [
-      Logger.make((options) => {
-        const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
-        lines.push({
-          level: options.logLevel,
-          message,
-          annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
-        })
-      })
-    ],
-    { mergeWithExisting: false }
-  )
 
 /** A Transport whose `connect` hands out the client end of a fresh pair, and keeps the server end. */
 const memoryTransport = (ends: Array<MemorySocket.MemorySocket>) =>

@@ -1,3 +1,6 @@
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
+
 /** The value, or a test failure saying what was missing. */
 export const must = <A>(value: A | undefined | null, what = "value"): A => {
   if (value === undefined || value === null) throw new Error(`expected a ${what}, got ${value}`)
@@ -6,3 +9,26 @@ export const must = <A>(value: A | undefined | null, what = "value"): A => {
 
 export const bytesOf = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"))
 export const hexOf = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
+
+/** A log line as a test sees it. */
+export interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+}
+
+/** A logger layer that records every log line, for asserting on warnings. */
+export const capturingLogger = (lines: Array<LogLine>) =>
+  Logger.layer(
+    [
+      Logger.make((options) => {
+        const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
+        lines.push({
+          level: options.logLevel,
+          message,
+          annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
+        })
+      })
+    ],
+    { mergeWithExisting: false }
+  )

@@ -14,11 +14,10 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
-import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { capturingLogger, type LogLine } from "../../core/test/util.js"
 import { NodeNcp, SelfSignedCertificate } from "../src/index.js"
 
 // NCP connections over real sockets on the loopback interface: every test runs on real time
@@ -29,28 +28,6 @@ const HOST = "127.0.0.1"
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-interface LogLine {
-  readonly level: string
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
-
-/** A logger layer that records every log line, for asserting on warnings. */
-const capturingLogger = (lines: Array<LogLine>) =>
-  Logger.layer(
-    [
-      Logger.make((options) => {
-        const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
-        lines.push({
-          level: options.logLevel,
-          message,
-          annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
-        })
-      })
-    ],
-    { mergeWithExisting: false }
-  )
 
 /**
  * A test node: every field gets an `ACKN` reply, then its own params back (an echo), except

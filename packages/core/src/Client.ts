@@ -62,8 +62,14 @@ export interface ClientOptions {
   readonly password?: Redacted.Redacted<string> | string | undefined
   /** The largest packet accepted, in bytes. Default 64 MiB. */
   readonly maxPacketBytes?: number | undefined
-  /** Fields a Response, stream or inbox holds before reading pauses. Default 64. */
+  /** Fields a Response or `fields` stream holds before reading pauses. Default 64. */
   readonly bufferCapacity?: number | undefined
+  /**
+   * Unclaimed fields (no Response matched them) kept for `recv`/`recvField`; beyond it the
+   * oldest is dropped with a logged warning, so that unread unsolicited fields never stop the
+   * replies. Default 1024.
+   */
+  readonly inboxCapacity?: number | undefined
 }
 
 /** The port a client uses when none is given. */
@@ -157,6 +163,8 @@ export const connect = Effect.fn("Client.connect")(function* (
         autoWarn: options.autoWarn ?? true,
         autoAckn: options.autoAckn ?? true,
         bufferCapacity: options.bufferCapacity ?? 64,
+        inboxCapacity: options.inboxCapacity ?? 1024,
+        inboxOverflow: "dropOldest",
         nextFieldId
       },
       scope

@@ -482,8 +482,16 @@ export interface ConnectionConfig {
   readonly autoErro: boolean
   readonly autoWarn: boolean
   readonly autoAckn: boolean
-  /** How many fields a Response, a `fields` subscriber or the inbox holds before routing waits. */
+  /** How many fields a Response or a `fields` subscriber holds before routing waits. */
   readonly bufferCapacity: number
+  /**
+   * How many unclaimed fields the inbox (`recv`, `recvField`) holds. `"backpressure"`: routing
+   * then waits, as a server's must (its handler reads them all). `"dropOldest"`: the oldest is
+   * dropped with a warning, so that a client that never reads unsolicited fields does not stop
+   * receiving its replies.
+   */
+  readonly inboxCapacity: number
+  readonly inboxOverflow: "backpressure" | "dropOldest"
   /** Field ids: the next one to give out. */
   readonly nextFieldId: () => number
   /** Runs when the connection ends on its own, before the socket closes (a server's LINK ERRO). */
@@ -504,7 +512,8 @@ export const keepAliveIntervalMillis = (timeout: number): number =>
  */
 export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Connection> =>
   Effect.gen(function* () {
-    const inbox = new Mailbox<Item, ConnectionError>(config.bufferCapacity)
+    const inbox = new Mailbox<Item, ConnectionError>(config.inboxCapacity)
+    let dropped = 0
     // Waiting Responses by field id, then packet type and name: ids are nearly unique, so a
     // lookup is one Map probe and a short scan, with no key string built per field.
     interface Registration {
@@ -566,6 +575,11 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       )
     }
 
+    const logInboxOverflow = (count: number) =>
+      Effect.logWarning(
+        `${count} unclaimed field(s) dropped: the inbox holds ${config.inboxCapacity}; read them with recv, recvField or fields, or claim them with a Response`
+      ).pipe(Effect.annotateLogs({ ncp: "InboxOverflow", remote: wire.remote, dropped: count }))
+
     const dispatch = (packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> =>
       Effect.suspend(() => {
         let item: Item
@@ -597,7 +611,16 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         }
         const claimed = deliveries.length > 0
         for (const mailbox of subscribers) deliveries.push(mailbox.offer(received))
-        if (!claimed && subscribers.size === 0) deliveries.push(inbox.offer(item))
+        if (!claimed && subscribers.size === 0) {
+          if (config.inboxOverflow === "backpressure") {
+            deliveries.push(inbox.offer(item))
+          } else if (inbox.offerDroppingOldest(item) !== undefined) {
+            dropped++
+            // One warning per power of two: visible, without a log line per field.
+            if ((dropped & (dropped - 1)) === 0) deliveries.push(Effect.as(logInboxOverflow(dropped), true))
+          }
+        }
+        if (deliveries.length === 0) return warn ? logWarning(packet.type, field) : Effect.void
         const delivered =
           deliveries.length === 1
             ? (deliveries[0] as Effect.Effect<boolean>)

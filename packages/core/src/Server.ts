@@ -145,6 +145,9 @@ export const handleSocket = <E, R, EA = never, RA = never>(
           autoWarn: options.autoWarn ?? false,
           autoAckn: options.autoAckn ?? false,
           bufferCapacity: options.bufferCapacity ?? 64,
+          // A server's handler reads every field: a slow one slows the client, losing nothing.
+          inboxCapacity: options.bufferCapacity ?? 64,
+          inboxOverflow: "backpressure",
           nextFieldId,
           beforeEnd: (error) => (error._tag === "DecodeError" ? sendError(wire, 400) : Effect.void)
         },

@@ -483,6 +483,26 @@ describe("replies", () => {
     }
   )
 
+  it.effect(
+    "unread unsolicited fields beyond inboxCapacity drop the oldest, with a warning, and replies still flow",
+    () => {
+      const lines: Array<LogLine> = []
+      return Effect.gen(function* () {
+        const { connection, peer } = yield* connectScripted({ inboxCapacity: 4 })
+        for (let i = 1; i <= 10; i++) yield* peer.send("STAT", "GPS", 1000 + i, { N: i })
+        const response = yield* connection.send("DSPC", "SWEP")
+        const id = must((yield* peer.readFields).packet.fields[0]).id
+        yield* peer.send("DSPC", "SWEP", id, { N: 99 })
+        expect(Field.get(yield* response.recv, "N")).toBe(99)
+        const kept: Array<unknown> = []
+        for (let i = 0; i < 4; i++) kept.push(Field.get(yield* connection.recv, "N"))
+        expect(kept).toEqual([7, 8, 9, 10])
+        const overflow = lines.filter((line) => line.annotations.ncp === "InboxOverflow")
+        expect(overflow.map((line) => line.annotations.dropped)).toEqual([1, 2, 4])
+      }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+    }
+  )
+
   it.effect("with autoAckn off, ACKN replies are delivered", () =>
     Effect.gen(function* () {
       const { connection, peer } = yield* connectScripted({ autoAckn: false })

@@ -51,6 +51,16 @@ export class Mailbox<A, E> {
     })
   }
 
+  /**
+   * Delivers or queues an item without waiting; when the mailbox is full, drops the oldest
+   * queued item to make room and returns it.
+   */
+  offerDroppingOldest(item: A): A | undefined {
+    if (this.terminal !== undefined || this.deliver(item)) return undefined
+    this.buffer.push(item)
+    return this.buffer.length > this.capacity ? this.buffer.shift() : undefined
+  }
+
   /** Like {@link offer}, without waiting: queues beyond the capacity if it must. */
   offerUnsafe(item: A): void {
     if (this.terminal !== undefined) return

@@ -3,9 +3,11 @@
  *
  * One fiber reads packets and routes every field: to each waiting `Response` whose packet type,
  * field name and field id it matches, to every subscriber of `fields`, and otherwise to the
- * connection's inbox, read by `recv` and `recvField`. Nothing is dropped: when a reader is
- * slow, routing waits for it, which stops reading the socket (backpressure to the peer)
- * instead of buffering without bound. Another fiber sends keep-alives. Both live in the
+ * connection's inbox, read by `recv` and `recvField`. A slow Response or subscriber makes
+ * routing wait, which stops reading the socket (backpressure to the peer) instead of buffering
+ * without bound. The inbox of a client keeps the newest unclaimed fields and logs what it
+ * drops, so unsolicited fields nobody reads cannot stall the replies; a server's inbox waits.
+ * Another fiber sends keep-alives, a third watches the receive timeout. All live in the
  * connection's scope.
  *
  * @example

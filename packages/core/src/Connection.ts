@@ -582,60 +582,120 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         `${count} unclaimed field(s) dropped: the inbox holds ${config.inboxCapacity}; read them with recv, recvField or fields, or claim them with a Response`
       ).pipe(Effect.annotateLogs({ ncp: "InboxOverflow", remote: wire.remote, dropped: count }))
 
-    const dispatch = (packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> =>
-      Effect.suspend(() => {
-        let item: Item
-        const received = incoming(packet, field)
-        if (config.autoErro && field.name === "ERRO") {
-          const error = commandError(packet.type, field)
-          // A LINK ERRO answers no particular command: it ends the connection.
-          if (packet.type === "LINK") return Effect.fail(error)
-          inbox.failWaiters(error)
-          for (const mailbox of allResponses) mailbox.failWaiters(error)
-          return Effect.void
-        }
-        if (config.autoWarn && field.name === "WARN") return logWarning(packet.type, field)
-        if (config.autoAckn && Field.has(field, "ACKN")) return Effect.void
-        const warn = config.autoWarn && (Field.has(field, "WARN") || Field.has(field, "WARC"))
-        if (config.autoErro && (Field.has(field, "ERRO") || Field.has(field, "ERRC"))) {
-          item = Result.fail(commandError(packet.type, field))
-        } else {
-          item = Result.succeed(received)
-        }
-        const registered = responses.get(field.id)
-        const deliveries: Array<Effect.Effect<boolean>> = []
-        if (registered !== undefined) {
-          for (const registration of registered) {
-            if (registration.packetType === packet.type && registration.name === field.name) {
-              deliveries.push(registration.mailbox.offer(item))
-            }
+    // Routing is synchronous for as long as nothing has to wait: `route` returns `undefined`
+    // when the field is delivered, and an Effect only for what must wait (a full mailbox, a
+    // log line, a LINK ERRO). Most fields cost no Effect at all.
+    const route = (packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined => {
+      if (config.autoErro && field.name === "ERRO") {
+        const error = commandError(packet.type, field)
+        // A LINK ERRO answers no particular command: it ends the connection.
+        if (packet.type === "LINK") return Effect.fail(error)
+        inbox.failWaiters(error)
+        for (const mailbox of allResponses) mailbox.failWaiters(error)
+        return undefined
+      }
+      if (config.autoWarn && field.name === "WARN") return logWarning(packet.type, field)
+      if (config.autoAckn && Field.has(field, "ACKN")) return undefined
+      const received = incoming(packet, field)
+      const item: Item =
+        config.autoErro && (Field.has(field, "ERRO") || Field.has(field, "ERRC"))
+          ? Result.fail(commandError(packet.type, field))
+          : Result.succeed(received)
+      // A warning is logged before the field is delivered, as it comes first on the wire.
+      if (config.autoWarn && (Field.has(field, "WARN") || Field.has(field, "WARC"))) {
+        return Effect.andThen(
+          logWarning(packet.type, field),
+          Effect.suspend(() => deliver(packet, field, received, item) ?? Effect.void)
+        )
+      }
+      return deliver(packet, field, received, item)
+    }
+
+    const deliver = (
+      packet: Packet,
+      field: Field.Field,
+      received: IncomingField,
+      item: Item
+    ): Effect.Effect<void> | undefined => {
+      let waits: Array<Effect.Effect<void>> | undefined
+      let claimed = false
+      const registered = responses.get(field.id)
+      if (registered !== undefined) {
+        for (const registration of registered) {
+          if (registration.packetType === packet.type && registration.name === field.name) {
+            claimed = true
+            const wait = registration.mailbox.offerNow(item)
+            if (wait !== undefined) (waits ??= []).push(wait)
           }
         }
-        const claimed = deliveries.length > 0
-        for (const mailbox of subscribers) deliveries.push(mailbox.offer(received))
-        if (!claimed && subscribers.size === 0) {
-          if (config.inboxOverflow === "backpressure") {
-            deliveries.push(inbox.offer(item))
-          } else if (inbox.offerDroppingOldest(item) !== undefined) {
-            dropped++
-            // One warning per power of two: visible, without a log line per field.
-            if ((dropped & (dropped - 1)) === 0) deliveries.push(Effect.as(logInboxOverflow(dropped), true))
-          }
+      }
+      for (const mailbox of subscribers) {
+        const wait = mailbox.offerNow(received)
+        if (wait !== undefined) (waits ??= []).push(wait)
+      }
+      if (!claimed && subscribers.size === 0) {
+        if (config.inboxOverflow === "backpressure") {
+          const wait = inbox.offerNow(item)
+          if (wait !== undefined) (waits ??= []).push(wait)
+        } else if (inbox.offerDroppingOldest(item) !== undefined) {
+          dropped++
+          // One warning per power of two: visible, without a log line per field.
+          if ((dropped & (dropped - 1)) === 0) (waits ??= []).push(logInboxOverflow(dropped))
         }
-        if (deliveries.length === 0) return warn ? logWarning(packet.type, field) : Effect.void
-        const delivered =
-          deliveries.length === 1
-            ? (deliveries[0] as Effect.Effect<boolean>)
-            : Effect.all(deliveries, { discard: true })
-        return warn ? Effect.andThen(logWarning(packet.type, field), delivered) : Effect.asVoid(delivered)
-      })
+      }
+      if (waits === undefined) return undefined
+      return waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
+    }
+
+    /** Routes `packet`'s fields from `index` on; `undefined` when all went synchronously. */
+    const routeFields = (packet: Packet, index: number): Effect.Effect<void, ConnectionError> | undefined => {
+      const fields = packet.fields
+      for (let i = index; i < fields.length; i++) {
+        const wait = route(packet, fields[i] as Field.Field)
+        if (wait !== undefined) {
+          const next = i + 1
+          return next === fields.length
+            ? wait
+            : Effect.andThen(
+                wait,
+                Effect.suspend(() => routeFields(packet, next) ?? Effect.void)
+              )
+        }
+      }
+      return undefined
+    }
+
+    /** Decodes and routes every whole packet the framer holds. */
+    const routeAvailable = (): Effect.Effect<void, ConnectionError> => {
+      const framer = wire.framer
+      for (;;) {
+        const offset = framer.offset
+        const next = framer.next()
+        if (next === undefined) return Effect.void
+        if (next instanceof DecodeError) return Effect.fail(next)
+        const decoded = decodePacket(next, { baseOffset: offset })
+        if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+        const { packet, warnings } = decoded.success
+        if (warnings.length > 0) {
+          return logDecodeWarnings(warnings, wire.remote).pipe(
+            Effect.andThen(Effect.suspend(() => routeFields(packet, 0) ?? Effect.void)),
+            Effect.andThen(Effect.suspend(routeAvailable))
+          )
+        }
+        const wait = routeFields(packet, 0)
+        if (wait !== undefined) return Effect.andThen(wait, Effect.suspend(routeAvailable))
+      }
+    }
 
     const readLoop: Effect.Effect<never, ConnectionError> = Effect.forever(
-      Effect.flatMap(wire.readPacket(0, "waiting for the next packet"), (decoded) => {
-        const fields = decoded.packet.fields
-        if (fields.length === 0) return Effect.void
-        if (fields.length === 1) return dispatch(decoded.packet, fields[0] as Field.Field)
-        return Effect.forEach(fields, (field) => dispatch(decoded.packet, field), { discard: true })
+      Effect.flatMap(wire.pullBytes(0, "waiting for the next packet"), (bytes) => {
+        if (bytes === undefined) {
+          return Effect.fail(
+            wire.framer.end() ?? new ConnectionClosed({ detail: "the peer closed the connection", remote: wire.remote })
+          )
+        }
+        wire.framer.push(bytes)
+        return routeAvailable()
       })
     )
 

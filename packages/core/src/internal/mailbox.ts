@@ -61,6 +61,24 @@ export class Mailbox<A, E> {
     return this.buffer.length > this.capacity ? this.buffer.shift() : undefined
   }
 
+  /**
+   * Delivers or queues an item now, returning `undefined`; when the mailbox is full, returns
+   * an Effect that waits for room and then offers it. An ended mailbox discards the item.
+   */
+  offerNow(item: A): Effect.Effect<void> | undefined {
+    if (this.terminal !== undefined || this.deliver(item)) return undefined
+    if (this.buffer.length < this.capacity) {
+      this.buffer.push(item)
+      return undefined
+    }
+    const space = Deferred.makeUnsafe<void>()
+    this.spaceWaiters.push(space)
+    return Effect.andThen(
+      Deferred.await(space),
+      Effect.suspend(() => this.offerNow(item) ?? Effect.void)
+    )
+  }
+
   /** Like {@link offer}, without waiting: queues beyond the capacity if it must. */
   offerUnsafe(item: A): void {
     if (this.terminal !== undefined) return

@@ -36,6 +36,7 @@ import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Socket from "effect/socket/Socket"
+import * as Bytes from "./Bytes.js"
 import { DecodeError, type DecodeWarning } from "./CodecError.js"
 import {
   CommandError,
@@ -387,20 +388,8 @@ const readerScheduler = new Scheduler.MixedScheduler("sync")
 /** Queued outgoing bytes beyond which writers wait for the socket. */
 const MAX_QUEUED_BYTES = 1024 * 1024
 
-const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array => {
-  if (chunks.length === 1) {
-    const chunk = chunks[0] as Uint8Array | string
-    return typeof chunk === "string" ? textEncoder.encode(chunk) : chunk
-  }
-  const bytes = chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk))
-  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0))
-  let at = 0
-  for (const b of bytes) {
-    out.set(b, at)
-    at += b.length
-  }
-  return out
-}
+const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array =>
+  Bytes.concat(chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk)))
 
 const socketErrorDetail = (error: Socket.SocketError): string => {
   const reason = error.reason

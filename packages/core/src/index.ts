@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+export * as Bytes from "./Bytes.js"
 export * as Client from "./Client.js"
 export * from "./CodecError.js"
 export * as Connection from "./Connection.js"

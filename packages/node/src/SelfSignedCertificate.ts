@@ -14,8 +14,10 @@
  *
  * @since 0.1.0
  */
+
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
+import { Bytes } from "@effect-ncp/core"
 
 /** Options of {@link generate}. */
 export interface Options {
@@ -105,16 +107,6 @@ const utf8 = new TextEncoder()
 
 // DER: every value is tag, length, content
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
-
 /** A DER length: one byte below 128, else 0x80 + the count of big-endian length bytes. */
 const length = (n: number): Uint8Array => {
   if (n < 0x80) return Uint8Array.of(n)
@@ -124,8 +116,8 @@ const length = (n: number): Uint8Array => {
 }
 
 const tagged = (tag: number, ...content: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const body = concat(content)
-  return concat([Uint8Array.of(tag), length(body.length), body])
+  const body = Bytes.concat(content)
+  return Bytes.concat([Uint8Array.of(tag), length(body.length), body])
 }
 
 const sequence = (...content: ReadonlyArray<Uint8Array>) => tagged(0x30, ...content)
@@ -154,7 +146,7 @@ const integer = (bytes: Uint8Array): Uint8Array => {
   let start = 0
   while (start < bytes.length - 1 && bytes[start] === 0 && ((bytes[start + 1] ?? 0) & 0x80) === 0) start++
   const minimal = bytes.subarray(start)
-  return tagged(0x02, ((minimal[0] ?? 0) & 0x80) === 0 ? minimal : concat([Uint8Array.of(0), minimal]))
+  return tagged(0x02, ((minimal[0] ?? 0) & 0x80) === 0 ? minimal : Bytes.concat([Uint8Array.of(0), minimal]))
 }
 
 /** RFC 5280 4.1.2.5: UTCTime for years 1950 to 2049, GeneralizedTime otherwise. */

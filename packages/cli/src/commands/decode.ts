@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Json, Timestamp } from "@effect-ncp/core"
+import { Bytes, Json, Timestamp } from "@effect-ncp/core"
 import * as Console from "effect/Console"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
@@ -63,22 +63,11 @@ export const make = <E, R>(run: (options: DecodeOptions) => Effect.Effect<void, 
 const readInput = Effect.fnUntraced(function* (input: string) {
   if (input === "-") {
     const stdio = yield* Stdio.Stdio
-    return concat(yield* Stream.runCollect(stdio.stdin))
+    return Bytes.concat(yield* Stream.runCollect(stdio.stdin))
   }
   const fs = yield* FileSystem.FileSystem
   return yield* fs.readFile(input)
 })
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0]
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0))
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.length
-  }
-  return out
-}
 
 const fail = (detail: string) =>
   Console.error(`ncp decode: ${detail}`).pipe(Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail }))))

@@ -35,7 +35,7 @@ import * as Result from "effect/Result"
 import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Socket from "effect/socket/Socket"
+import * as Socket from "effect/socket/Socket"
 import * as Bytes from "./Bytes.js"
 import { DecodeError, type DecodeWarning } from "./CodecError.js"
 import {
@@ -258,14 +258,23 @@ export class Wire {
         return Effect.fail(new ConnectionClosed({ detail: "the connection is closed", remote: this.remote }))
       }
       const inFlight = this.inFlight
-      if (inFlight !== undefined && this.queuedBytes >= MAX_QUEUED_BYTES) {
-        return Effect.andThen(Deferred.await(inFlight), this.writeBytes(bytes))
+      if (this.queuedBytes >= MAX_QUEUED_BYTES) {
+        // Too much queued: wait for the flush in progress, or, when the scheduled one has not
+        // run yet (a fiber that never yields keeps it from running), flush now and wait for it.
+        return Effect.andThen(
+          inFlight !== undefined ? Deferred.await(inFlight) : this.writeQueued(),
+          this.writeBytes(bytes)
+        )
       }
       this.lastSent = this.clock.currentTimeMillisUnsafe()
       if (!this.flushScheduled && inFlight === undefined) {
         this.flushScheduled = true
         queueMicrotask(this.flush)
-        return this.writer.write(bytes).pipe(Effect.catch(this.onWriteError))
+        // In flight like a flush, so that a close waits for it (and aborts a socket that
+        // cannot drain) rather than leave this write waiting forever.
+        const done = Deferred.makeUnsafe<void>()
+        this.inFlight = done
+        return this.writer.write(bytes).pipe(Effect.catch(this.onWriteError), Effect.ensuring(this.settle(done)))
       }
       this.queued.push(bytes)
       this.queuedBytes += bytes.length
@@ -299,17 +308,20 @@ export class Wire {
     const write = batch.length === 1 ? this.writer.write(batch[0] as Uint8Array) : this.writer.writeAll(batch as never)
     return write.pipe(
       Effect.catch((error: Socket.SocketError) => Effect.ignore(this.onWriteError(error))),
-      Effect.ensuring(
-        Effect.sync(() => {
-          this.inFlight = undefined
-          Deferred.doneUnsafe(done, Effect.void)
-          if (this.queued.length > 0 && !this.flushScheduled) {
-            this.flushScheduled = true
-            queueMicrotask(this.flush)
-          }
-        })
-      )
+      Effect.ensuring(this.settle(done))
     )
+  }
+
+  /** Ends the write in flight (`done`) and schedules a flush of what was queued meanwhile. */
+  private settle(done: Deferred.Deferred<void>): Effect.Effect<void> {
+    return Effect.sync(() => {
+      this.inFlight = undefined
+      Deferred.doneUnsafe(done, Effect.void)
+      if (this.queued.length > 0 && !this.flushScheduled) {
+        this.flushScheduled = true
+        queueMicrotask(this.flush)
+      }
+    })
   }
 
   /**
@@ -377,7 +389,15 @@ export class Wire {
         }
         return loop
       })
-    return loop
+    // A deadline for the field, not just for each packet: a peer sending other packets (say
+    // keep-alives) but never this field must not hold the handshake open forever.
+    if (timeoutSeconds <= 0) return loop
+    return loop.pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.seconds(timeoutSeconds),
+        orElse: () => Effect.fail(new NetworkTimeout({ seconds: timeoutSeconds, during, remote: this.remote }))
+      })
+    )
   }
 }
 
@@ -456,9 +476,16 @@ export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Ef
     const clock = yield* Effect.clockWith(Effect.succeed)
     const wire = new Wire(reader.pull, writer, options, clock)
     // Runs before the socket's own finalizers: deliver what was written, then close. Bounded,
-    // so a peer that stopped reading cannot hold the close forever.
+    // so a peer that stopped reading cannot hold the close forever: past the bound the socket
+    // is aborted, since a graceful close would wait for that peer too, and so would any write
+    // still waiting for the socket to drain.
     yield* Effect.addFinalizer(() =>
-      wire.flushNow().pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.void }))
+      wire.flushNow().pipe(
+        Effect.timeoutOrElse({
+          duration: "5 seconds",
+          orElse: () => Effect.ignore(writer.write(new Socket.CloseEvent(1006, "the peer stopped reading")))
+        })
+      )
     )
     return wire
   })

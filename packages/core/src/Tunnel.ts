@@ -9,12 +9,13 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Base64 from "effect/encoding/Base64"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type { Wire } from "./Connection.js"
-import { AuthenticationError, type ConnectionClosed, NetworkError, type NetworkTimeout } from "./ConnectionError.js"
+import { AuthenticationError, type ConnectionClosed, NetworkError, NetworkTimeout } from "./ConnectionError.js"
 
 /** Credentials a client presents, and a server's `authenticate` function receives. */
 export interface Credentials {
@@ -49,8 +50,8 @@ const encoder = new TextEncoder()
  * Reads up to and including the blank line ending an HTTP head; the bytes after it (the start
  * of NCP) go back to the wire's framer. Fails when the peer closes first or the head is too long.
  */
-const readHead = (wire: Wire, timeoutSeconds: number, during: string) =>
-  Effect.gen(function* () {
+const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
+  const read = Effect.gen(function* () {
     let head = new Uint8Array(0)
     for (;;) {
       const chunk = yield* wire.pullBytes(timeoutSeconds, during)
@@ -74,6 +75,16 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) =>
       }
     }
   })
+  // One deadline for the whole head: a peer dripping it a byte at a time cannot hold it open.
+  return timeoutSeconds <= 0
+    ? read
+    : read.pipe(
+        Effect.timeoutOrElse({
+          duration: Duration.seconds(timeoutSeconds),
+          orElse: () => Effect.fail(new NetworkTimeout({ seconds: timeoutSeconds, during, remote: wire.remote }))
+        })
+      )
+}
 
 const indexOfBlankLine = (bytes: Uint8Array): number => {
   for (let i = 0; i + 3 < bytes.length; i++) {

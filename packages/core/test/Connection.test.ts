@@ -583,6 +583,27 @@ describe("server", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a tunnel request dripped a byte a second is cut off at the server's timeout", () =>
+    Effect.gen(function* () {
+      const [client, serverEnd] = yield* MemorySocket.pair()
+      const server = yield* Effect.forkChild(
+        Server.handleSocket(serverEnd, echo, { timeout: 10, authenticate: () => Effect.succeed(true) })
+      )
+      const writer = yield* client.writer
+      const request = new TextEncoder().encode(
+        "CONNECT ncp.service HTTP/1.1\r\nProxy-Authorization: Basic Og==\r\n\r\n"
+      )
+      let sent = 0
+      while (sent < request.length && server.pollUnsafe() === undefined) {
+        yield* writer.write(request.subarray(sent, sent + 1))
+        sent++
+        yield* TestClock.adjust(1000)
+      }
+      expect(server.pollUnsafe()).toBeDefined()
+      expect(sent).toBeLessThanOrEqual(11)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("garbage bytes from the client get LINK ERRO 400, then the connection closes", () =>
     Effect.gen(function* () {
       const ends: Array<MemorySocket.MemorySocket> = []

@@ -155,7 +155,6 @@ export class Wire {
    */
   waitingSince: number | undefined
   private readonly info: Uint8Array
-  private timeoutDuration: readonly [number, Duration.Duration] | undefined
   private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
   constructor(
@@ -178,59 +177,52 @@ export class Wire {
     this.info = options.info ?? new Uint8Array(4)
   }
 
-  /**
-   * The next chunk of bytes, or `undefined` at a graceful end of input. `timeoutSeconds` 0
-   * waits without limit.
-   */
-  pullBytes(
-    timeoutSeconds: number,
-    during: string
-  ): Effect.Effect<Uint8Array | undefined, NetworkError | NetworkTimeout> {
-    const pulled = this.timedPull.pipe(
-      Effect.map((chunks) => concatChunks(chunks)),
+  /** The next chunk of bytes, or `undefined` at a graceful end of input. */
+  pullBytes(): Effect.Effect<Uint8Array | undefined, NetworkError> {
+    return this.timedPull.pipe(
+      Effect.map(concatChunks),
       Effect.catch((error: Socket.SocketError) => {
         const reason = error.reason
         if (reason._tag === "SocketCloseError" && reason.code === 1000) return Effect.succeed(undefined)
         return Effect.fail(new NetworkError({ detail: socketErrorDetail(error), remote: this.remote, cause: error }))
       })
     )
-    if (timeoutSeconds <= 0) return pulled
-    if (this.timeoutDuration?.[0] !== timeoutSeconds)
-      this.timeoutDuration = [timeoutSeconds, Duration.seconds(timeoutSeconds)]
-    return pulled.pipe(
-      Effect.timeoutOrElse({
-        duration: this.timeoutDuration[1],
-        orElse: () => Effect.fail(new NetworkTimeout({ seconds: timeoutSeconds, during, remote: this.remote }))
-      })
-    )
+  }
+
+  /**
+   * Pulls the next chunk into the framer. The end of input fails: with `ConnectionClosed`
+   * between packets, with a `Truncated` `DecodeError` inside one.
+   */
+  fill(): Effect.Effect<void, ConnectionError> {
+    return Effect.flatMap(this.pullBytes(), (bytes): Effect.Effect<void, ConnectionError> => {
+      if (bytes === undefined) {
+        return Effect.fail(
+          this.framer.end() ?? new ConnectionClosed({ detail: "the peer closed the connection", remote: this.remote })
+        )
+      }
+      this.framer.push(bytes)
+      return Effect.void
+    })
+  }
+
+  /** The next whole packet the framer holds, decoded, or `undefined` when it needs more bytes. */
+  nextDecoded(): Result.Result<Decoded, DecodeError> | undefined {
+    const offset = this.framer.offset
+    const next = this.framer.next()
+    if (next === undefined) return undefined
+    return next instanceof DecodeError ? Result.fail(next) : decodePacket(next, { baseOffset: offset })
   }
 
   /** The next whole packet, decoded; its decode warnings are logged. */
-  readPacket(timeoutSeconds: number, during: string): Effect.Effect<Decoded, ConnectionError> {
+  readPacket(): Effect.Effect<Decoded, ConnectionError> {
     return Effect.suspend(() => {
-      const offset = this.framer.offset
-      const next = this.framer.next()
-      if (next instanceof DecodeError) return Effect.fail(next)
-      if (next !== undefined) {
-        const decoded = decodePacket(next, { baseOffset: offset })
-        if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
-        const { warnings } = decoded.success
-        return warnings.length === 0
-          ? Effect.succeed(decoded.success)
-          : Effect.as(logDecodeWarnings(warnings, this.remote), decoded.success)
-      }
-      return this.pullBytes(timeoutSeconds, during).pipe(
-        Effect.flatMap((bytes): Effect.Effect<Decoded, ConnectionError> => {
-          if (bytes === undefined) {
-            const truncated = this.framer.end()
-            return Effect.fail(
-              truncated ?? new ConnectionClosed({ detail: "the peer closed the connection", remote: this.remote })
-            )
-          }
-          this.framer.push(bytes)
-          return this.readPacket(timeoutSeconds, during)
-        })
-      )
+      const decoded = this.nextDecoded()
+      if (decoded === undefined) return Effect.andThen(this.fill(), this.readPacket())
+      if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+      const { warnings } = decoded.success
+      return warnings.length === 0
+        ? Effect.succeed(decoded.success)
+        : Effect.as(logDecodeWarnings(warnings, this.remote), decoded.success)
     })
   }
 
@@ -380,7 +372,7 @@ export class Wire {
   ): Effect.Effect<{ readonly packet: Packet; readonly field: Field.Field }, ConnectionError> {
     const during = `waiting for ${packetType} ${fieldName}`
     const loop: Effect.Effect<{ readonly packet: Packet; readonly field: Field.Field }, ConnectionError> =
-      Effect.flatMap(this.readPacket(timeoutSeconds, during), ({ packet }) => {
+      Effect.flatMap(this.readPacket(), ({ packet }) => {
         for (const field of packet.fields) {
           if (packet.type === packetType && field.name === fieldName) return Effect.succeed({ packet, field })
           if (packet.type === "LINK" && field.name === "ERRO") {
@@ -389,13 +381,22 @@ export class Wire {
         }
         return loop
       })
-    // A deadline for the field, not just for each packet: a peer sending other packets (say
+    // A deadline for the field, not for each packet: a peer sending other packets (say
     // keep-alives) but never this field must not hold the handshake open forever.
-    if (timeoutSeconds <= 0) return loop
-    return loop.pipe(
+    return this.withDeadline(loop, timeoutSeconds, during)
+  }
+
+  /** Fails `effect` with a `NetworkTimeout` unless it completes within `seconds` (0: no limit). */
+  withDeadline<A, E>(
+    effect: Effect.Effect<A, E>,
+    seconds: number,
+    during: string
+  ): Effect.Effect<A, E | NetworkTimeout> {
+    if (seconds <= 0) return effect
+    return effect.pipe(
       Effect.timeoutOrElse({
-        duration: Duration.seconds(timeoutSeconds),
-        orElse: () => Effect.fail(new NetworkTimeout({ seconds: timeoutSeconds, during, remote: this.remote }))
+        duration: Duration.seconds(seconds),
+        orElse: () => Effect.fail(new NetworkTimeout({ seconds, during, remote: this.remote }))
       })
     )
   }
@@ -408,8 +409,12 @@ const readerScheduler = new Scheduler.MixedScheduler("sync")
 /** Queued outgoing bytes beyond which writers wait for the socket. */
 const MAX_QUEUED_BYTES = 1024 * 1024
 
-const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array =>
-  Bytes.concat(chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk)))
+const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array => {
+  const [first] = chunks
+  // The usual case: one chunk of bytes, passed on as it is.
+  if (chunks.length === 1 && first instanceof Uint8Array) return first
+  return Bytes.concat(chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk)))
+}
 
 const socketErrorDetail = (error: Socket.SocketError): string => {
   const reason = error.reason
@@ -683,13 +688,9 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
 
     /** Decodes and routes every whole packet the framer holds. */
     const routeAvailable = (): Effect.Effect<void, ConnectionError> => {
-      const framer = wire.framer
       for (;;) {
-        const offset = framer.offset
-        const next = framer.next()
-        if (next === undefined) return Effect.void
-        if (next instanceof DecodeError) return Effect.fail(next)
-        const decoded = decodePacket(next, { baseOffset: offset })
+        const decoded = wire.nextDecoded()
+        if (decoded === undefined) return Effect.void
         if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
         const { packet, warnings } = decoded.success
         if (warnings.length > 0) {
@@ -704,15 +705,7 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     }
 
     const readLoop: Effect.Effect<never, ConnectionError> = Effect.forever(
-      Effect.flatMap(wire.pullBytes(0, "waiting for the next packet"), (bytes) => {
-        if (bytes === undefined) {
-          return Effect.fail(
-            wire.framer.end() ?? new ConnectionClosed({ detail: "the peer closed the connection", remote: wire.remote })
-          )
-        }
-        wire.framer.push(bytes)
-        return routeAvailable()
-      })
+      Effect.andThen(wire.fill(), Effect.suspend(routeAvailable))
     )
 
     const keepAlive: Effect.Effect<never, ConnectionError> =

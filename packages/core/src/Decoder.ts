@@ -58,8 +58,32 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const NO_WARNINGS: ReadonlyArray<DecodeWarning> = Object.freeze([])
 const LEGACY_FOOTER_MAGIC = FOOTER_MAGIC
 
+// Thrown inside `decode` and turned into a DecodeError (with the base offset added) by its
+// callers, so the hot path carries no per-call closure over the base offset.
 class Failure {
-  constructor(readonly error: DecodeError) {}
+  constructor(
+    readonly reason: DecodeError["reason"],
+    readonly offset: number,
+    readonly detail: string,
+    readonly packetType?: string,
+    readonly field?: string,
+    readonly param?: string
+  ) {}
+
+  toError(base: number): DecodeError {
+    return error(this.reason, base + this.offset, this.detail, this.packetType, this.field, this.param)
+  }
+}
+
+const fail = (
+  reason: DecodeError["reason"],
+  offset: number,
+  detail: string,
+  packetType?: string,
+  field?: string,
+  param?: string
+): never => {
+  throw new Failure(reason, offset, detail, packetType, field, param)
 }
 
 /** Decodes the bytes of exactly one packet. */
@@ -67,7 +91,7 @@ export const decodePacket = (bytes: Uint8Array, options?: DecodeOptions): Result
   try {
     return Result.succeed(decode(bytes, options?.copy === true, options?.baseOffset ?? 0))
   } catch (thrown) {
-    if (thrown instanceof Failure) return Result.fail(thrown.error)
+    if (thrown instanceof Failure) return Result.fail(thrown.toError(options?.baseOffset ?? 0))
     throw thrown
   }
 }
@@ -77,7 +101,7 @@ export const decodePacketOrThrow = (bytes: Uint8Array, options?: DecodeOptions):
   try {
     return decode(bytes, options?.copy === true, options?.baseOffset ?? 0)
   } catch (thrown) {
-    if (thrown instanceof Failure) throw thrown.error
+    if (thrown instanceof Failure) throw thrown.toError(options?.baseOffset ?? 0)
     throw thrown
   }
 }
@@ -119,16 +143,6 @@ const hex32 = (word: number): string =>
 
 const decode = (bytes: Uint8Array, copy: boolean, base: number): Decoded => {
   const length = bytes.length
-  const fail = (
-    reason: DecodeError["reason"],
-    offset: number,
-    detail: string,
-    packetType?: string,
-    field?: string,
-    param?: string
-  ): never => {
-    throw new Failure(error(reason, base + offset, detail, packetType, field, param))
-  }
   if (length < 12) fail("PacketTooSmall", 0, `packet too small: ${length} bytes, a packet needs at least 40`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, length)
   const magic = view.getUint32(0, true)

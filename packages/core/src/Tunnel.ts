@@ -9,13 +9,12 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Base64 from "effect/encoding/Base64"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import type { Wire } from "./Connection.js"
-import { AuthenticationError, type ConnectionClosed, NetworkError, NetworkTimeout } from "./ConnectionError.js"
+import { AuthenticationError, type ConnectionClosed, NetworkError, type NetworkTimeout } from "./ConnectionError.js"
 
 /** Credentials a client presents, and a server's `authenticate` function receives. */
 export interface Credentials {
@@ -54,7 +53,7 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
   const read = Effect.gen(function* () {
     let head = new Uint8Array(0)
     for (;;) {
-      const chunk = yield* wire.pullBytes(timeoutSeconds, during)
+      const chunk = yield* wire.pullBytes()
       if (chunk === undefined) {
         return yield* new NetworkError({ detail: `the peer closed the connection ${during}`, remote: wire.remote })
       }
@@ -76,14 +75,7 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
     }
   })
   // One deadline for the whole head: a peer dripping it a byte at a time cannot hold it open.
-  return timeoutSeconds <= 0
-    ? read
-    : read.pipe(
-        Effect.timeoutOrElse({
-          duration: Duration.seconds(timeoutSeconds),
-          orElse: () => Effect.fail(new NetworkTimeout({ seconds: timeoutSeconds, during, remote: wire.remote }))
-        })
-      )
+  return wire.withDeadline(read, timeoutSeconds, during)
 }
 
 const indexOfBlankLine = (bytes: Uint8Array): number => {

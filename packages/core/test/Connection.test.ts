@@ -1,5 +1,4 @@
-import { assert, describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
+import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -24,7 +23,7 @@ import {
 } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import handshake from "./fixtures/handshake.json" with { type: "json" }
-import { bytesOf, capturingLogger, hexOf, type LogLine, must } from "./util.js"
+import { bytesOf, capturingLogger, failureOf, hexOf, type LogLine, must } from "./util.js"
 
 // ---------------------------------------------------------------------------------------------
 // Harness: a client over an in-memory socket pair, talking to a real server or a scripted peer.
@@ -133,14 +132,6 @@ const connectToServer = <E>(
     const connection = yield* Fiber.join(connecting)
     return { connection, serverFiber }
   })
-
-/** The typed failure of an exit (the test fails if it succeeded or died). */
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert(Exit.isFailure(exit), "expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  assert(error._tag === "Some", "expected a typed failure")
-  return error.value
-}
 
 const echo = (connection: Connection.Connection) =>
   connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params)))

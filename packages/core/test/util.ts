@@ -1,3 +1,6 @@
+import { assert } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 
@@ -32,3 +35,11 @@ export const capturingLogger = (lines: Array<LogLine>) =>
     ],
     { mergeWithExisting: false }
   )
+
+/** The typed failure of an exit (the test fails if it succeeded or died). */
+export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert(Exit.isFailure(exit), "expected a failure")
+  const error = Cause.findErrorOption(exit.cause)
+  assert(error._tag === "Some", `expected a typed failure, got ${Cause.pretty(exit.cause)}`)
+  return error.value
+}

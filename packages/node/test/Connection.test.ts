@@ -1,15 +1,5 @@
-import * as Net from "node:net"
 import { assert, describe, expect, it } from "@effect/vitest"
-import {
-  type Connection,
-  DecodeError,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  Field,
-  Framing,
-  type Packet
-} from "@effect-ncp/core"
-import * as Cause from "effect/Cause"
+import { type Connection, Field } from "@effect-ncp/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -17,13 +7,12 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { capturingLogger, type LogLine } from "../../core/test/util.js"
-import { NodeNcp, SelfSignedCertificate } from "../src/index.js"
+import { capturingLogger, failureOf, type LogLine } from "../../core/test/util.js"
+import { SelfSignedCertificate } from "../src/index.js"
+import { connect, HOST, RawPeer, rawServer, serve } from "./harness.js"
 
 // NCP connections over real sockets on the loopback interface: every test runs on real time
 // (it.live) and waits for real events, never for a fixed delay.
-
-const HOST = "127.0.0.1"
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -57,140 +46,6 @@ const node = (connection: Connection.Connection) =>
     )
   )
 
-/** Serves `handler` on a free port of 127.0.0.1 for the current scope. */
-const serve = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  options: Omit<NodeNcp.ServeOptions, "host" | "port"> = {}
-) => NodeNcp.make(handler, { host: HOST, port: 0, ...options })
-
-const connect = (port: number, options: Omit<NodeNcp.ConnectOptions, "host" | "port"> = {}) =>
-  NodeNcp.connect({ host: HOST, port, timeout: 30, ...options })
-
-/** The typed failure of an exit (the test fails if it succeeded or died). */
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert(Exit.isFailure(exit), "expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  assert(error._tag === "Some", "expected a typed failure")
-  return error.value
-}
-
-/**
- * A `node:net` socket driven byte by byte: collects what arrives, and notes when the peer
- * ends. For what the NCP API cannot do: garbage, a client that ignores a 401, a legacy node.
- */
-class RawPeer {
-  /** Bytes received and not read yet. */
-  private received: Buffer = Buffer.alloc(0)
-  private readonly framer = new Framing.PacketFramer()
-  private readonly listeners = new Set<() => void>()
-  /** The peer sent its FIN, or the socket closed. */
-  ended = false
-
-  constructor(readonly socket: Net.Socket) {
-    const notify = () => {
-      for (const listener of [...this.listeners]) listener()
-    }
-    socket.on("data", (chunk: Buffer) => {
-      this.received = Buffer.concat([this.received, chunk])
-      notify()
-    })
-    socket.on("end", () => {
-      this.ended = true
-      notify()
-    })
-    socket.on("close", () => {
-      this.ended = true
-      notify()
-    })
-    // a write after the peer closed fails; the tests assert on what arrived
-    socket.on("error", () => {})
-  }
-
-  /** Connects to a port of 127.0.0.1; the socket is destroyed with the scope. */
-  static connect(port: number): Effect.Effect<RawPeer, never, Scope.Scope> {
-    return Effect.acquireRelease(
-      Effect.callback<RawPeer>((resume) => {
-        const socket = Net.connect({ host: HOST, port })
-        socket.once("connect", () => resume(Effect.succeed(new RawPeer(socket))))
-        socket.once("error", (error) => resume(Effect.die(error)))
-      }),
-      (peer) => Effect.sync(() => peer.socket.destroy())
-    )
-  }
-
-  /** Waits until `check` gives a value, trying again whenever bytes arrive or the peer ends. */
-  waitFor<A>(what: string, check: () => A | undefined): Effect.Effect<A> {
-    return Effect.callback<A>((resume) => {
-      const attempt = () => {
-        const value = check()
-        if (value !== undefined) {
-          this.listeners.delete(attempt)
-          resume(Effect.succeed(value))
-        } else if (this.ended) {
-          this.listeners.delete(attempt)
-          resume(Effect.die(new Error(`the peer closed the connection while waiting for ${what}`)))
-        }
-      }
-      this.listeners.add(attempt)
-      attempt()
-      return Effect.sync(() => this.listeners.delete(attempt))
-    })
-  }
-
-  /** The next HTTP head (status or request line and headers), without the blank line. */
-  readonly readHead = Effect.suspend(() =>
-    this.waitFor("an HTTP head", () => {
-      const end = this.received.indexOf("\r\n\r\n")
-      if (end < 0) return undefined
-      const head = this.received.subarray(0, end).toString("latin1")
-      this.received = this.received.subarray(end + 4)
-      return head
-    })
-  )
-
-  /** The next packet, keep-alives included. */
-  readonly readPacket: Effect.Effect<Packet.Packet> = Effect.suspend(() =>
-    this.waitFor("a packet", () => {
-      if (this.received.length > 0) {
-        this.framer.push(new Uint8Array(this.received))
-        this.received = Buffer.alloc(0)
-      }
-      const next = this.framer.next()
-      if (next instanceof DecodeError) throw next
-      return next === undefined ? undefined : decodePacketOrThrow(next).packet
-    })
-  )
-
-  /** The next packet that has fields (keep-alives skipped). */
-  readonly readFields: Effect.Effect<Packet.Packet> = Effect.flatMap(this.readPacket, (packet) =>
-    packet.fields.length > 0 ? Effect.succeed(packet) : this.readFields
-  )
-
-  /** Waits for the peer to end the connection; returns the bytes that arrived unread. */
-  readonly untilEnded: Effect.Effect<Buffer> = Effect.suspend(() =>
-    Effect.callback<Buffer>((resume) => {
-      const attempt = () => {
-        if (!this.ended) return
-        this.listeners.delete(attempt)
-        resume(Effect.succeed(this.received))
-      }
-      this.listeners.add(attempt)
-      attempt()
-      return Effect.sync(() => this.listeners.delete(attempt))
-    })
-  )
-
-  write(bytes: Uint8Array | string): Effect.Effect<void> {
-    return Effect.sync(() => {
-      this.socket.write(bytes)
-    })
-  }
-
-  send(type: string, name: string, id: number, params: Field.ParamsInput = {}): Effect.Effect<void> {
-    return this.write(encodePacketOrThrow({ type, fields: [{ name, id, params }] }))
-  }
-}
-
 /** The client's half of the handshake, by hand: HELO, CCRE, SCAR, CARE, SCON. */
 const rawHandshake = (peer: RawPeer) =>
   Effect.gen(function* () {
@@ -201,28 +56,6 @@ const rawHandshake = (peer: RawPeer) =>
     yield* peer.send("LINK", "CARE", 2, { CAR: "raw" })
     expect((yield* peer.readFields).fields[0]?.name).toBe("SCON")
   })
-
-/** Listens with `node:net` on a free port of 127.0.0.1 for the scope; accepted sockets go to `onPeer`. */
-const rawServer = (onPeer: (peer: RawPeer) => void) =>
-  Effect.acquireRelease(
-    Effect.callback<{ readonly server: Net.Server; readonly peers: Set<RawPeer>; readonly port: number }>((resume) => {
-      const peers = new Set<RawPeer>()
-      const server = Net.createServer((socket) => {
-        const peer = new RawPeer(socket)
-        peers.add(peer)
-        onPeer(peer)
-      })
-      server.listen(0, HOST, () => {
-        const address = server.address()
-        resume(Effect.succeed({ server, peers, port: typeof address === "object" && address ? address.port : 0 }))
-      })
-    }),
-    ({ server, peers }) =>
-      Effect.callback<void>((resume) => {
-        for (const peer of peers) peer.socket.destroy()
-        server.close(() => resume(Effect.void))
-      })
-  )
 
 /** Sockets and timers open in this process (vitest's own are pipes, ports and its own timers). */
 const activeResources = () =>
@@ -546,10 +379,9 @@ describe("TLS and authentication", () => {
 describe("legacy nodes", () => {
   it.live("a node answering SCAR without LINK: timeout 0, and the first keep-alive at once", () =>
     Effect.gen(function* () {
-      const accepted = yield* Deferred.make<RawPeer>()
-      const { port } = yield* rawServer((peer) => Deferred.doneUnsafe(accepted, Exit.succeed(peer)))
+      const { port, accepted } = yield* rawServer
       const connecting = yield* Effect.forkChild(connect(port, { timeout: 30 }))
-      const peer = yield* Deferred.await(accepted)
+      const peer = yield* accepted
       yield* peer.send("LINK", "HELO", 0, { NCPV: "legacy" })
       const ccre = (yield* peer.readFields).fields[0]
       expect([ccre?.name, ccre && Field.get(ccre, "LINK")]).toEqual(["CCRE", 30])

@@ -1,17 +1,7 @@
-import * as Net from "node:net"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
 import { assert, describe, expect, it } from "@effect/vitest"
-import {
-  type Connection,
-  DecodeError,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  Field,
-  Framing,
-  type Packet
-} from "@effect-ncp/core"
-import * as Cause from "effect/Cause"
+import { type Connection, encodePacketOrThrow, Field } from "@effect-ncp/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -19,30 +9,18 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { NodeNcp } from "../src/index.js"
+import { failureOf } from "../../core/test/util.js"
+import type { NodeNcp } from "../src/index.js"
+import { connect, rawServer, serve } from "./harness.js"
 
 // Adversarial peers over real sockets on the loopback interface: oversized packets, peers that
 // stop reading or reset, slow consumers, interrupted requests, many clients. Every test runs on
 // real time (it.live) and waits for events; a timeout appears only as the bound being checked.
 
-const HOST = "127.0.0.1"
 const MiB = 1024 * 1024
 
 const echo = (connection: Connection.Connection) =>
   connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params)))
-
-const serve = <E>(handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>, bufferCapacity?: number) =>
-  NodeNcp.make(handler, { host: HOST, port: 0, bufferCapacity })
-
-const connect = (port: number, options: Omit<NodeNcp.ConnectOptions, "host" | "port"> = {}) =>
-  NodeNcp.connect({ host: HOST, port, timeout: 30, ...options })
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert(Exit.isFailure(exit), "expected a failure")
-  const error = Cause.findErrorOption(exit.cause)
-  assert(error._tag === "Some", `expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
 
 // Memory still held: buffers after a full garbage collection (garbage would hide or fake growth).
 V8.setFlagsFromString("--expose-gc")
@@ -51,115 +29,6 @@ const arrayBuffers = () => {
   gc()
   return process.memoryUsage().arrayBuffers
 }
-
-/** The server's side of a raw `node:net` connection: reads packets, writes bytes. */
-class RawPeer {
-  private readonly framer = new Framing.PacketFramer()
-  private readonly packets: Array<Packet.Packet> = []
-  private readonly listeners = new Set<() => void>()
-  ended = false
-
-  constructor(readonly socket: Net.Socket) {
-    const notify = () => {
-      for (const listener of [...this.listeners]) listener()
-    }
-    socket.on("data", (chunk: Buffer) => {
-      this.framer.push(new Uint8Array(chunk))
-      for (let next = this.framer.next(); next !== undefined; next = this.framer.next()) {
-        if (next instanceof DecodeError) throw next
-        this.packets.push(decodePacketOrThrow(next).packet)
-      }
-      notify()
-    })
-    socket.on("close", () => {
-      this.ended = true
-      notify()
-    })
-    socket.on("error", () => {})
-  }
-
-  /** The next packet with a field called `name` (others are skipped). */
-  readField(name: string): Effect.Effect<Packet.Packet> {
-    return Effect.callback<Packet.Packet>((resume) => {
-      const attempt = () => {
-        for (let packet = this.packets.shift(); packet !== undefined; packet = this.packets.shift()) {
-          if (packet.fields.some((field) => field.name === name)) {
-            this.listeners.delete(attempt)
-            return resume(Effect.succeed(packet))
-          }
-        }
-        if (this.ended) {
-          this.listeners.delete(attempt)
-          resume(Effect.die(new Error(`the peer closed while waiting for ${name}`)))
-        }
-      }
-      this.listeners.add(attempt)
-      attempt()
-      return Effect.sync(() => this.listeners.delete(attempt))
-    })
-  }
-
-  write(bytes: Uint8Array | string): Effect.Effect<void> {
-    return Effect.sync(() => {
-      this.socket.write(bytes)
-    })
-  }
-
-  send(type: string, name: string, id: number, params: Field.ParamsInput = {}): Effect.Effect<void> {
-    return this.write(encodePacketOrThrow({ type, fields: [{ name, id, params }] }))
-  }
-
-  /** The node's half of the handshake: HELO, CCRE, SCAR, CARE, SCON. */
-  handshake(): Effect.Effect<void> {
-    return Effect.all(
-      [
-        this.send("LINK", "HELO", 0),
-        this.readField("CCRE"),
-        this.send("LINK", "SCAR", 1, { LINK: 30 }),
-        this.readField("CARE"),
-        this.send("LINK", "SCON", 2)
-      ],
-      { discard: true }
-    )
-  }
-}
-
-/** A `node:net` listener on a free port for the scope; each accepted socket becomes a `RawPeer`. */
-const rawServer = Effect.acquireRelease(
-  Effect.callback<{
-    readonly server: Net.Server
-    readonly sockets: Set<Net.Socket>
-    readonly port: number
-    readonly accepted: Effect.Effect<RawPeer>
-  }>((resume) => {
-    const peers: Array<RawPeer> = []
-    const sockets = new Set<Net.Socket>()
-    const waiting: Array<(peer: RawPeer) => void> = []
-    const server = Net.createServer((socket) => {
-      sockets.add(socket)
-      const peer = new RawPeer(socket)
-      const waiter = waiting.shift()
-      if (waiter === undefined) peers.push(peer)
-      else waiter(peer)
-    })
-    const accepted = Effect.callback<RawPeer>((resume) => {
-      const peer = peers.shift()
-      if (peer !== undefined) resume(Effect.succeed(peer))
-      else waiting.push((peer) => resume(Effect.succeed(peer)))
-    })
-    server.listen(0, HOST, () => {
-      const address = server.address()
-      resume(
-        Effect.succeed({ server, sockets, port: typeof address === "object" && address ? address.port : 0, accepted })
-      )
-    })
-  }),
-  ({ server, sockets }) =>
-    Effect.callback<void>((resume) => {
-      for (const socket of sockets) socket.destroy()
-      server.close(() => resume(Effect.void))
-    })
-)
 
 /** Connects a client to a raw server and runs the node's side of the handshake. */
 const connectRaw = (options: Omit<NodeNcp.ConnectOptions, "host" | "port"> = {}) =>
@@ -287,7 +156,7 @@ describe("backpressure", () => {
               })
             )
           ),
-        4
+        { bufferCapacity: 4 }
       )
       const connection = yield* connect(port)
       const payload = new Uint8Array(size)

@@ -29,9 +29,10 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import * as Field from "./Field.js"
+import * as Handshake from "./internal/handshake.js"
+import * as Tunnel from "./internal/tunnel.js"
+import { makeWire } from "./internal/wire.js"
 import { type TlsOption, Transport } from "./Transport.js"
-import * as Tunnel from "./Tunnel.js"
 
 /** Options of {@link connect}. Only `host` is required. */
 export interface ClientOptions {
@@ -80,22 +81,6 @@ export const defaultPort = (options: Pick<ClientOptions, "tls" | "username" | "p
       ? 80
       : 9999
 
-/** The value of a LINK param as a timeout: a non-negative integer, else `undefined`. */
-export const linkTimeout = (field: Field.Field): number | undefined => {
-  const value = Field.get(field, "LINK")
-  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined
-}
-
-/** A counter of field ids that wraps at 2^32. */
-export const fieldIds = (): (() => number) => {
-  let next = 1
-  return () => {
-    const id = next
-    next = (next + 1) % 4294967296
-    return id
-  }
-}
-
 /**
  * Connects to a node and performs the handshake. The connection lives as long as the current
  * scope (or until `close`); everything it holds is released with it.
@@ -113,7 +98,7 @@ export const connect = Effect.fn("Client.connect")(function* (
   const scope = yield* Scope.fork(parent)
   return yield* Effect.gen(function* () {
     const socket = yield* transport.connect({ host: options.host, port, tls })
-    const wire = yield* Connection.makeWire(socket, { remote, maxPacketBytes: options.maxPacketBytes })
+    const wire = yield* makeWire(socket, { remote, maxPacketBytes: options.maxPacketBytes })
     if (tls !== false || options.username !== undefined || options.password !== undefined) {
       const password = options.password ?? ""
       yield* Tunnel.client(
@@ -125,47 +110,26 @@ export const connect = Effect.fn("Client.connect")(function* (
         timeout
       )
     }
-    const nextFieldId = fieldIds()
-    yield* wire.waitField("LINK", "HELO", timeout)
-    yield* wire.writePacket("LINK", [
+    const agreement = yield* Handshake.client(
+      wire,
       {
-        name: "CCRE",
-        id: nextFieldId(),
-        params: [
-          ["CIW", { type: "string", value: hostname }],
-          ["CUSR", { type: "string", value: options.connectionUsername ?? transport.username }],
-          ["CDOM", { type: "string", value: options.connectionDomain ?? "" }],
-          ["LINK", { type: "i32", value: timeout }]
-        ]
-      }
-    ])
-    const { field: scar } = yield* wire.waitField("LINK", "SCAR", timeout)
-    let agreed = linkTimeout(scar)
-    if (agreed === undefined) {
-      yield* Effect.logWarning(
-        `LINK SCAR carries no valid LINK timeout (${describeLink(scar)}); treating the node as legacy (timeout 0)`
-      ).pipe(Effect.annotateLogs({ ncp: "DecodeWarning", remote, packetType: "LINK", field: "SCAR", param: "LINK" }))
-      agreed = 0
-    } else if (agreed !== 0 && agreed !== timeout) {
-      yield* Effect.logWarning(`the node changed the timeout from ${timeout} s to ${agreed} s`).pipe(
-        Effect.annotateLogs({ ncp: "TimeoutChanged", remote, requested: timeout, agreed })
-      )
-    }
-    yield* wire.writePacket("LINK", [
-      { name: "CARE", id: nextFieldId(), params: [["CAR", { type: "string", value: hostname }]] }
-    ])
-    yield* wire.waitField("LINK", "SCON", timeout)
+        hostname,
+        username: options.connectionUsername ?? transport.username,
+        domain: options.connectionDomain ?? ""
+      },
+      timeout
+    )
     return yield* Connection.make(
       wire,
       {
-        timeout: agreed,
+        timeout: agreement.timeout,
         autoErro: options.autoErro ?? true,
         autoWarn: options.autoWarn ?? true,
         autoAckn: options.autoAckn ?? true,
         bufferCapacity: options.bufferCapacity ?? 64,
         inboxCapacity: options.inboxCapacity ?? 1024,
         inboxOverflow: "dropOldest",
-        nextFieldId
+        nextFieldId: agreement.nextFieldId
       },
       scope
     )
@@ -174,11 +138,6 @@ export const connect = Effect.fn("Client.connect")(function* (
     Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
   )
 })
-
-const describeLink = (field: Field.Field): string => {
-  const value = Field.getValue(field, "LINK")
-  return value === undefined ? "missing" : `${value.type} ${String(value.value)}`
-}
 
 /**
  * A connection as a service, for embedding in a backend: provide `NcpClient.layer(options)`

@@ -13,10 +13,10 @@
  */
 import * as Schema from "effect/Schema"
 import type { DecodeError, EncodeError } from "./CodecError.js"
-import type { Field } from "./Field.js"
+import * as Field from "./Field.js"
 
 const FieldSchema = Schema.declare(
-  (u: unknown): u is Field => typeof u === "object" && u !== null && "name" in u && "params" in u,
+  (u: unknown): u is Field.Field => typeof u === "object" && u !== null && "name" in u && "params" in u,
   { identifier: "Field" }
 )
 
@@ -75,6 +75,35 @@ export class CommandError extends Schema.TaggedError<CommandError>()("CommandErr
   code: Schema.optional(Schema.Number),
   field: FieldSchema
 }) {
+  /**
+   * The error an error reply stands for: `ERRO` as the detail ("command error" when missing or
+   * not a string), `ERRC` as the code when it is a number.
+   *
+   * @example
+   * ```ts
+   * import { CommandError, Value } from "@effect-ncp/core"
+   *
+   * const error = CommandError.fromField("DSPC", {
+   *   name: "SWEP",
+   *   id: 7,
+   *   params: [{ name: "ERRO", value: Value.string("bad range") }, { name: "ERRC", value: Value.i32(400) }]
+   * })
+   * error.message // "DSPC SWEP: bad range (code 400)"
+   * ```
+   */
+  static fromField(packetType: string, field: Field.Field): CommandError {
+    const detail = Field.get(field, "ERRO")
+    const code = Field.get(field, "ERRC")
+    return new CommandError({
+      packetType,
+      fieldName: field.name,
+      fieldId: field.id,
+      detail: typeof detail === "string" ? detail : "command error",
+      code: typeof code === "number" ? code : undefined,
+      field
+    })
+  }
+
   override get message(): string {
     const code = this.code === undefined ? "" : ` (code ${this.code})`
     return `${this.packetType} ${this.fieldName}: ${this.detail}${code}`

@@ -28,11 +28,13 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type * as Socket from "effect/socket/Socket"
 import * as SocketServer from "effect/socket/SocketServer"
-import { fieldIds, linkTimeout } from "./Client.js"
 import * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import * as Field from "./Field.js"
-import * as Tunnel from "./Tunnel.js"
+import type * as Field from "./Field.js"
+import * as Handshake from "./internal/handshake.js"
+import * as Tunnel from "./internal/tunnel.js"
+import { makeWire, type Wire } from "./internal/wire.js"
+import { answers, type Credentials } from "./Tunnel.js"
 
 /** Options of {@link serve}. */
 export interface ServerOptions<EA = never, RA = never> {
@@ -42,7 +44,7 @@ export interface ServerOptions<EA = never, RA = never> {
    * Checks a client's credentials. When given, the CONNECT tunnel with valid credentials is
    * mandatory; a failure or `false` answers 401 and closes the connection.
    */
-  readonly authenticate?: ((credentials: Tunnel.Credentials) => Effect.Effect<boolean, EA, RA>) | undefined
+  readonly authenticate?: ((credentials: Credentials) => Effect.Effect<boolean, EA, RA>) | undefined
   /**
    * Expect the CONNECT tunnel before NCP. Always on when `authenticate` is given (`false` does
    * not turn authentication off); transports turn it on with TLS, as nodes do.
@@ -63,7 +65,7 @@ export interface ServerOptions<EA = never, RA = never> {
  * The timeout a server agrees to for the one a client asks: 0 stays 0 (legacy), otherwise
  * clamped into 5..60 seconds.
  */
-export const clampTimeout = (requested: number): number => (requested === 0 ? 0 : Math.min(60, Math.max(5, requested)))
+export const clampTimeout: (requested: number) => number = Handshake.clampTimeout
 
 const encoder = new TextEncoder()
 
@@ -82,7 +84,7 @@ export const handleSocket = <E, R, EA = never, RA = never>(
       const timeout = options.timeout ?? 60
       const parent = yield* Effect.scope
       const scope = yield* Scope.fork(parent)
-      const wire = yield* Connection.makeWire(socket, {
+      const wire = yield* makeWire(socket, {
         remote: "client",
         maxPacketBytes: options.maxPacketBytes
       }).pipe(Scope.provide(scope))
@@ -91,7 +93,7 @@ export const handleSocket = <E, R, EA = never, RA = never>(
       if (tunnel) {
         const verdict = yield* Tunnel.server(wire, options.authenticate, timeout).pipe(
           Effect.catch((error) =>
-            Effect.as(Effect.ignore(wire.writeBytes(encoder.encode(Tunnel.answers.unauthorized))), {
+            Effect.as(Effect.ignore(wire.writeBytes(encoder.encode(answers.unauthorized))), {
               _tag: "Refused",
               status: 401,
               reason: errorMessage(error)
@@ -105,42 +107,11 @@ export const handleSocket = <E, R, EA = never, RA = never>(
           )
         }
       }
-      const nextFieldId = fieldIds()
-      yield* wire.writePacket("LINK", [{ name: "HELO", id: 0, params: options.hello ?? [] }])
-      const { field: ccre } = yield* wire.waitField("LINK", "CCRE", timeout)
-      const ciw = Field.get(ccre, "CIW")
-      if (typeof ciw === "string" && ciw !== "") wire.remote = ciw
-      let requested = linkTimeout(ccre)
-      if (requested === undefined) {
-        const value = Field.getValue(ccre, "LINK")
-        yield* Effect.logWarning(
-          `LINK CCRE carries no valid LINK timeout (${value === undefined ? "missing" : `${value.type} ${String(value.value)}`}); using 0 (legacy)`
-        ).pipe(
-          Effect.annotateLogs({
-            ncp: "DecodeWarning",
-            remote: wire.remote,
-            packetType: "LINK",
-            field: "CCRE",
-            param: "LINK"
-          })
-        )
-        requested = 0
-      }
-      const agreed = clampTimeout(requested)
-      if (agreed !== requested) {
-        yield* Effect.logWarning(`client asked for a timeout of ${requested} s; using ${agreed} s`).pipe(
-          Effect.annotateLogs({ ncp: "TimeoutChanged", remote: wire.remote, requested, agreed })
-        )
-      }
-      yield* wire.writePacket("LINK", [
-        { name: "SCAR", id: nextFieldId(), params: [["LINK", { type: "i32", value: agreed }]] }
-      ])
-      yield* wire.waitField("LINK", "CARE", timeout)
-      yield* wire.writePacket("LINK", [{ name: "SCON", id: nextFieldId(), params: [] }])
+      const agreement = yield* Handshake.server(wire, options.hello ?? [], timeout)
       const connection = yield* Connection.make(
         wire,
         {
-          timeout: agreed,
+          timeout: agreement.timeout,
           autoErro: options.autoErro ?? false,
           autoWarn: options.autoWarn ?? false,
           autoAckn: options.autoAckn ?? false,
@@ -148,12 +119,14 @@ export const handleSocket = <E, R, EA = never, RA = never>(
           // A server's handler reads every field: a slow one slows the client, losing nothing.
           inboxCapacity: options.bufferCapacity ?? 64,
           inboxOverflow: "backpressure",
-          nextFieldId,
+          nextFieldId: agreement.nextFieldId,
           beforeEnd: (error) => (error._tag === "DecodeError" ? sendError(wire, 400) : Effect.void)
         },
         scope
       )
-      yield* Effect.logDebug("connection open").pipe(Effect.annotateLogs({ remote: wire.remote, timeout: agreed }))
+      yield* Effect.logDebug("connection open").pipe(
+        Effect.annotateLogs({ remote: wire.remote, timeout: agreement.timeout })
+      )
       const exit = yield* Effect.exit(handler(connection))
       if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
         const failure = Cause.findErrorOption(exit.cause)
@@ -186,7 +159,7 @@ const errorMessage = (u: unknown): string =>
   typeof u === "object" && u !== null && "message" in u ? String(u.message) : String(u)
 
 /** Sends `LINK ERRO` with 400 "Bad request" or 500 "Server error"; a failure to send is ignored. */
-const sendError = (wire: Connection.Wire, code: 400 | 500) =>
+const sendError = (wire: Wire, code: 400 | 500) =>
   Effect.ignore(
     wire.writePacket("LINK", [
       {

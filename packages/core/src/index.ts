@@ -8,7 +8,7 @@
 export * as Bytes from "./Bytes.js"
 export * as Client from "./Client.js"
 export * from "./CodecError.js"
-export * as Connection from "./Connection.js"
+export type * as Connection from "./Connection.js"
 export * from "./ConnectionError.js"
 export * from "./Decoder.js"
 export * from "./Encoder.js"

@@ -1,0 +1,45 @@
+/**
+ * Liveness: keep-alives out, and the receive timeout in (spec 5.2). With the agreed timeout T:
+ * T = 0 (a legacy peer) sends a keep-alive every 3 s, the first at once; otherwise a keep-alive
+ * goes out after `floor(T * 0.66)` s without sending anything, and waiting more than T for the
+ * next packet is a `NetworkTimeout`. Both run on the Clock, so `TestClock` drives them.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import { type ConnectionError, NetworkTimeout } from "../ConnectionError.js"
+import type { Wire } from "./wire.js"
+
+/** The interval between keep-alives for an agreed timeout, in milliseconds. */
+export const keepAliveIntervalMillis = (timeout: number): number =>
+  timeout === 0 ? 3000 : Math.max(1, Math.floor(timeout * 0.66)) * 1000
+
+/** Sends keep-alives for as long as it runs; fails only when a write fails. */
+export const keepAlive = (wire: Wire, timeout: number): Effect.Effect<never, ConnectionError> =>
+  timeout === 0
+    ? Effect.forever(Effect.andThen(wire.writeKeepAlive(), Effect.sleep("3 seconds")))
+    : Effect.forever(
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const due = wire.lastSent + keepAliveIntervalMillis(timeout)
+          return now >= due ? wire.writeKeepAlive() : Effect.sleep(due - now)
+        })
+      )
+
+/**
+ * Fails with a `NetworkTimeout` once a pull has waited `timeout` seconds for bytes (only time
+ * spent waiting for the peer counts, not time spent waiting for a slow consumer). One timer per
+ * period rather than one per pull.
+ */
+export const watchdog = (wire: Wire, timeout: number): Effect.Effect<never, ConnectionError> => {
+  const limit = timeout * 1000
+  return Effect.forever(
+    Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<void, ConnectionError> => {
+      const since = wire.waitingSince
+      if (since !== undefined && now - since >= limit) {
+        return Effect.fail(
+          new NetworkTimeout({ seconds: timeout, during: "waiting for the next packet", remote: wire.remote })
+        )
+      }
+      return Effect.sleep(since === undefined ? Math.min(limit, 1000) : since + limit - now)
+    })
+  )
+}

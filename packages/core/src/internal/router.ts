@@ -1,0 +1,328 @@
+/**
+ * Routing: where each received field goes. A field goes to every waiting Response whose packet
+ * type, field name and field id it matches, to every subscriber of the connection's `fields`,
+ * and otherwise to the inbox read by `recv` and `recvField`. With `autoErro`, `autoWarn` and
+ * `autoAckn`, error replies become `CommandError`s, warnings are logged and acknowledgements
+ * skipped, as the spec says a client does.
+ *
+ * Routing is synchronous for as long as nothing has to wait, and waits (stopping the reader,
+ * which is backpressure to the peer) only for a full mailbox, a log line or a `LINK ERRO`.
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as Pull from "effect/Pull"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
+import { CommandError, ConnectionClosed, type ConnectionError } from "../ConnectionError.js"
+import * as Field from "../Field.js"
+import type { Packet } from "../Packet.js"
+import type * as Timestamp from "../Timestamp.js"
+import { Mailbox } from "./mailbox.js"
+import { logDecodeWarnings, type Wire } from "./wire.js"
+
+/** A field as routing delivers it: the connection's `IncomingField`. */
+export interface Received extends Field.Field {
+  readonly packetType: string
+  readonly packetId: number
+  readonly packetTimestamp: Timestamp.Timestamp
+  readonly reply: (params?: Field.ParamsInput) => Effect.Effect<void, ConnectionError>
+}
+
+/** What a Response or the inbox holds: a reply, or the error an error reply stands for. */
+export type Item = Result.Result<Received, CommandError>
+
+export interface RouterConfig {
+  readonly autoErro: boolean
+  readonly autoWarn: boolean
+  readonly autoAckn: boolean
+  /** How many fields a Response or a `fields` subscriber holds before routing waits. */
+  readonly bufferCapacity: number
+  /**
+   * How many unclaimed fields the inbox (`recv`, `recvField`) holds. `"backpressure"`: routing
+   * then waits, as a server's must (its handler reads them all). `"dropOldest"`: the oldest is
+   * dropped with a warning, so that a client that never reads unsolicited fields does not stop
+   * receiving its replies.
+   */
+  readonly inboxCapacity: number
+  readonly inboxOverflow: "backpressure" | "dropOldest"
+}
+
+/** Sent fields a Response waits for: name and id of each. */
+export type Sent = ReadonlyArray<readonly [name: string, id: number]>
+
+// Waiting Responses by field id, then packet type and name: ids are nearly unique, so a lookup
+// is one Map probe and a short scan, with no key string built per field.
+interface Registration {
+  readonly packetType: string
+  readonly name: string
+  readonly mailbox: Mailbox<Item, ConnectionError>
+}
+
+export const fromItem = (item: Item): Effect.Effect<Received, ConnectionError> =>
+  Result.isSuccess(item) ? Effect.succeed(item.success) : Effect.fail(item.failure)
+
+/** Whether an item is a reply (or an error reply) to this packet type and field name. */
+export const itemMatches = (packetType: string, name: string) => (item: Item) =>
+  Result.isSuccess(item)
+    ? item.success.packetType === packetType && item.success.name === name
+    : item.failure.packetType === packetType && item.failure.fieldName === name
+
+const isClosed = (error: ConnectionError): boolean => error._tag === "ConnectionClosed"
+
+export class Router {
+  readonly inbox: Mailbox<Item, ConnectionError>
+  /** Completes when the connection has ended, with the reason. */
+  readonly ended = Deferred.makeUnsafe<ConnectionError>()
+  private readonly responses = new Map<number, Array<Registration>>()
+  private readonly subscribers = new Set<Mailbox<Received, ConnectionError>>()
+  private readonly allResponses = new Set<Mailbox<Item, ConnectionError>>()
+  private terminal: ConnectionError | undefined
+  private dropped = 0
+  // One shared error for every released Response: building an error captures a stack trace,
+  // too costly to do once per request.
+  private responseClosedError: ConnectionClosed | undefined
+
+  constructor(
+    private readonly wire: Wire,
+    private readonly config: RouterConfig
+  ) {
+    this.inbox = new Mailbox<Item, ConnectionError>(config.inboxCapacity)
+  }
+
+  /** The error that ended the connection, once it has ended. */
+  get terminated(): ConnectionError | undefined {
+    return this.terminal
+  }
+
+  /** Ends routing: every waiting take fails with `error`, later ones once their mailbox is empty. */
+  terminate(error: ConnectionError): void {
+    if (this.terminal !== undefined) return
+    this.terminal = error
+    this.wire.end(error)
+    this.inbox.end(error)
+    for (const mailbox of this.allResponses) mailbox.end(error)
+    for (const mailbox of this.subscribers) mailbox.end(error)
+    Deferred.doneUnsafe(this.ended, Effect.succeed(error))
+  }
+
+  private responseClosed(): ConnectionClosed {
+    return (this.responseClosedError ??= new ConnectionClosed({
+      detail: "the response's scope closed",
+      remote: this.wire.remote
+    }))
+  }
+
+  private incoming(packet: Packet, field: Field.Field): Received {
+    const wire = this.wire
+    return {
+      packetType: packet.type,
+      packetId: packet.id,
+      packetTimestamp: packet.timestamp,
+      name: field.name,
+      id: field.id,
+      params: field.params,
+      reply: (params = {}) => wire.writePacket(packet.type, [{ name: field.name, id: field.id, params }])
+    }
+  }
+
+  private logWarning(packetType: string, field: Field.Field) {
+    const detail = Field.get(field, "WARN")
+    const code = Field.get(field, "WARC")
+    return Effect.logWarning(
+      `${packetType} ${field.name}: ${typeof detail === "string" ? detail : "warning"}${
+        typeof code === "number" ? ` (code ${code})` : ""
+      }`
+    ).pipe(
+      Effect.annotateLogs({
+        ncp: "CommandWarning",
+        remote: this.wire.remote,
+        packetType,
+        field: field.name,
+        fieldId: field.id,
+        detail: typeof detail === "string" ? detail : "",
+        code: typeof code === "number" ? code : ""
+      })
+    )
+  }
+
+  private logInboxOverflow(count: number) {
+    return Effect.logWarning(
+      `${count} unclaimed field(s) dropped: the inbox holds ${this.config.inboxCapacity}; read them with recv, recvField or fields, or claim them with a Response`
+    ).pipe(Effect.annotateLogs({ ncp: "InboxOverflow", remote: this.wire.remote, dropped: count }))
+  }
+
+  /** Routes one field: `undefined` when it was delivered, an Effect only for what must wait. */
+  private route(packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined {
+    const config = this.config
+    if (config.autoErro && field.name === "ERRO") {
+      const error = CommandError.fromField(packet.type, field)
+      // A LINK ERRO answers no particular command: it ends the connection.
+      if (packet.type === "LINK") return Effect.fail(error)
+      this.inbox.failWaiters(error)
+      for (const mailbox of this.allResponses) mailbox.failWaiters(error)
+      return undefined
+    }
+    if (config.autoWarn && field.name === "WARN") return this.logWarning(packet.type, field)
+    if (config.autoAckn && Field.has(field, "ACKN")) return undefined
+    const received = this.incoming(packet, field)
+    const item: Item =
+      config.autoErro && (Field.has(field, "ERRO") || Field.has(field, "ERRC"))
+        ? Result.fail(CommandError.fromField(packet.type, field))
+        : Result.succeed(received)
+    // A warning is logged before the field is delivered, as it comes first on the wire.
+    if (config.autoWarn && (Field.has(field, "WARN") || Field.has(field, "WARC"))) {
+      return Effect.andThen(
+        this.logWarning(packet.type, field),
+        Effect.suspend(() => this.deliver(packet, field, received, item) ?? Effect.void)
+      )
+    }
+    return this.deliver(packet, field, received, item)
+  }
+
+  private deliver(packet: Packet, field: Field.Field, received: Received, item: Item): Effect.Effect<void> | undefined {
+    let waits: Array<Effect.Effect<void>> | undefined
+    let claimed = false
+    const registered = this.responses.get(field.id)
+    if (registered !== undefined) {
+      for (const registration of registered) {
+        if (registration.packetType === packet.type && registration.name === field.name) {
+          claimed = true
+          const wait = registration.mailbox.offerNow(item)
+          if (wait !== undefined) (waits ??= []).push(wait)
+        }
+      }
+    }
+    for (const mailbox of this.subscribers) {
+      const wait = mailbox.offerNow(received)
+      if (wait !== undefined) (waits ??= []).push(wait)
+    }
+    if (!claimed && this.subscribers.size === 0) {
+      if (this.config.inboxOverflow === "backpressure") {
+        const wait = this.inbox.offerNow(item)
+        if (wait !== undefined) (waits ??= []).push(wait)
+      } else if (this.inbox.offerDroppingOldest(item) !== undefined) {
+        const dropped = ++this.dropped
+        // One warning per power of two: visible, without a log line per field.
+        if ((dropped & (dropped - 1)) === 0) (waits ??= []).push(this.logInboxOverflow(dropped))
+      }
+    }
+    if (waits === undefined) return undefined
+    return waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
+  }
+
+  /** Routes `packet`'s fields from `index` on; `undefined` when all went synchronously. */
+  private routeFields(packet: Packet, index: number): Effect.Effect<void, ConnectionError> | undefined {
+    const fields = packet.fields
+    for (let i = index; i < fields.length; i++) {
+      const wait = this.route(packet, fields[i] as Field.Field)
+      if (wait !== undefined) {
+        const next = i + 1
+        return next === fields.length
+          ? wait
+          : Effect.andThen(
+              wait,
+              Effect.suspend(() => this.routeFields(packet, next) ?? Effect.void)
+            )
+      }
+    }
+    return undefined
+  }
+
+  /** Decodes and routes every whole packet the wire holds. */
+  readonly routeAvailable = (): Effect.Effect<void, ConnectionError> => {
+    for (;;) {
+      const decoded = this.wire.nextDecoded()
+      if (decoded === undefined) return Effect.void
+      if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+      const { packet, warnings } = decoded.success
+      if (warnings.length > 0) {
+        return logDecodeWarnings(warnings, this.wire.remote).pipe(
+          Effect.andThen(Effect.suspend(() => this.routeFields(packet, 0) ?? Effect.void)),
+          Effect.andThen(Effect.suspend(this.routeAvailable))
+        )
+      }
+      const wait = this.routeFields(packet, 0)
+      if (wait !== undefined) return Effect.andThen(wait, Effect.suspend(this.routeAvailable))
+    }
+  }
+
+  /** Registers a Response for the sent fields, before they go out. */
+  register(packetType: string, sent: Sent): Mailbox<Item, ConnectionError> {
+    const mailbox = new Mailbox<Item, ConnectionError>(this.config.bufferCapacity)
+    if (this.terminal !== undefined) mailbox.end(this.terminal)
+    this.allResponses.add(mailbox)
+    for (const [name, id] of sent) {
+      const registered = this.responses.get(id)
+      if (registered === undefined) this.responses.set(id, [{ packetType, name, mailbox }])
+      else registered.push({ packetType, name, mailbox })
+    }
+    return mailbox
+  }
+
+  /** Releases a Response: later replies to its fields go to the inbox. */
+  unregister(sent: Sent, mailbox: Mailbox<Item, ConnectionError>): void {
+    this.allResponses.delete(mailbox)
+    for (const [, id] of sent) {
+      const registered = this.responses.get(id)
+      if (registered === undefined) continue
+      const kept = registered.filter((registration) => registration.mailbox !== mailbox)
+      if (kept.length === 0) this.responses.delete(id)
+      else this.responses.set(id, kept)
+    }
+    // Unblock a routing fiber waiting on this mailbox: nobody will read it any more.
+    mailbox.end(this.responseClosed())
+  }
+
+  private readonly subscribe = Effect.acquireRelease(
+    Effect.sync(() => {
+      const mailbox = new Mailbox<Received, ConnectionError>(this.config.bufferCapacity)
+      if (this.terminal !== undefined) mailbox.end(this.terminal)
+      this.subscribers.add(mailbox)
+      return mailbox
+    }),
+    (mailbox) =>
+      Effect.sync(() => {
+        this.subscribers.delete(mailbox)
+        mailbox.end(new ConnectionClosed({ detail: "the fields stream ended", remote: this.wire.remote }))
+      })
+  )
+
+  /** Every field from now on, the queued unclaimed ones first. */
+  readonly fields: Stream.Stream<Received, ConnectionError> = Stream.unwrap(
+    Effect.map(this.subscribe, (mailbox) => {
+      // Fields that arrived before the stream started come first.
+      const queued = this.inbox.drain()
+      const first = Stream.fromIterable(queued).pipe(Stream.mapEffect(fromItem))
+      return Stream.concat(first, streamFields(mailbox))
+    })
+  )
+}
+
+/** A Stream of a mailbox's fields; it ends at a graceful close, fails on other errors. */
+const streamFields = (mailbox: Mailbox<Received, ConnectionError>): Stream.Stream<Received, ConnectionError> => {
+  const pull: Pull.Pull<readonly [Received, ...Array<Received>], ConnectionError> = mailbox
+    .takeAll()
+    .pipe(
+      Effect.catch(
+        (error: ConnectionError): Pull.Pull<never, ConnectionError> =>
+          isClosed(error) ? Cause.done() : Effect.fail(error)
+      )
+    )
+  return Stream.fromPull(Effect.succeed(pull))
+}
+
+/** A Stream of a response's replies; an error reply fails it after the replies before it. */
+export const streamItems = (mailbox: Mailbox<Item, ConnectionError>): Stream.Stream<Received, ConnectionError> => {
+  // One item per pull: an error reply must fail the stream without taking the replies after it.
+  const pull: Pull.Pull<readonly [Received], ConnectionError> = mailbox.take().pipe(
+    Effect.flatMap((item) =>
+      Result.isSuccess(item) ? Effect.succeed([item.success] as const) : Effect.fail(item.failure)
+    ),
+    Effect.catch(
+      (error: ConnectionError): Pull.Pull<never, ConnectionError> =>
+        isClosed(error) ? Cause.done() : Effect.fail(error)
+    )
+  )
+  return Stream.fromPull(Effect.succeed(pull))
+}

@@ -1,0 +1,260 @@
+/**
+ * The wire: one connection's socket as NCP sees it. Reading pulls byte chunks into a packet
+ * framer and decodes whole packets; writing encodes packets stamped with the Clock's time and
+ * hands them to the writer. It also keeps the connection's deadlines and the state the other
+ * parts read: the remote's name, when a pull started waiting (for the receive timeout), when
+ * bytes last went out (for keep-alives), and the error that ended the connection.
+ *
+ * Everything else (the tunnel, the handshakes, routing, liveness) works through this module's
+ * methods; only this module changes wire state.
+ */
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Socket from "effect/socket/Socket"
+import * as Bytes from "../Bytes.js"
+import { DecodeError, type DecodeWarning } from "../CodecError.js"
+import { ConnectionClosed, type ConnectionError, type NetworkError, NetworkTimeout } from "../ConnectionError.js"
+import { type Decoded, decodePacket } from "../Decoder.js"
+import { encodePacket } from "../Encoder.js"
+import type * as Field from "../Field.js"
+import { PacketFramer } from "../Framing.js"
+import * as Timestamp from "../Timestamp.js"
+import { networkError } from "./socketError.js"
+import { Outbox } from "./writer.js"
+
+export interface WireOptions {
+  readonly remote: string
+  readonly maxPacketBytes?: number | undefined
+  readonly info?: Uint8Array | undefined
+}
+
+export class Wire {
+  private readonly framer: PacketFramer
+  private readonly outbox: Outbox
+  private remoteName: string
+  private endedWith: ConnectionError | undefined
+  /**
+   * Epoch millis (Clock) since which a pull has been waiting for bytes, or `undefined` while
+   * none waits. The receive timeout watches it, so time spent waiting for a slow consumer
+   * (backpressure) never counts as the peer's silence.
+   */
+  private waitingSinceMillis: number | undefined
+  private readonly info: Uint8Array
+  private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
+
+  constructor(
+    pull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>,
+    writer: Socket.Writer,
+    options: WireOptions,
+    /** The fiber's Clock, read synchronously on the hot path (TestClock in tests). */
+    readonly clock: Clock.Clock
+  ) {
+    this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
+    // The pull, stamped for the receive-timeout watchdog.
+    const stopWaiting = Effect.sync(() => {
+      this.waitingSinceMillis = undefined
+    })
+    this.timedPull = Effect.suspend(() => {
+      this.waitingSinceMillis = clock.currentTimeMillisUnsafe()
+      return Effect.ensuring(pull, stopWaiting)
+    })
+    this.remoteName = options.remote
+    this.info = options.info ?? new Uint8Array(4)
+    this.outbox = new Outbox(writer, this, clock)
+  }
+
+  /** The peer's name: `host:port` for a client, the client's `CIW` for a server once known. */
+  get remote(): string {
+    return this.remoteName
+  }
+
+  /** Names the peer, as a server does once the client's `CIW` arrives. */
+  rename(remote: string): void {
+    this.remoteName = remote
+  }
+
+  /** The error that ended the connection, once it has ended. */
+  get ended(): ConnectionError | undefined {
+    return this.endedWith
+  }
+
+  /** Marks the connection ended: later writes fail with `ConnectionClosed`. The first error wins. */
+  end(error: ConnectionError): void {
+    this.endedWith ??= error
+  }
+
+  /** Epoch millis since which a pull has been waiting for bytes, or `undefined`. */
+  get waitingSince(): number | undefined {
+    return this.waitingSinceMillis
+  }
+
+  /** Epoch millis of the last bytes handed to the socket. */
+  get lastSent(): number {
+    return this.outbox.lastSent
+  }
+
+  /** The next chunk of bytes, or `undefined` at a graceful end of input. */
+  pullBytes(): Effect.Effect<Uint8Array | undefined, NetworkError> {
+    return this.timedPull.pipe(
+      Effect.map(concatChunks),
+      Effect.catch((error: Socket.SocketError) => {
+        const reason = error.reason
+        if (reason._tag === "SocketCloseError" && reason.code === 1000) return Effect.succeed(undefined)
+        return Effect.fail(networkError(error, this.remoteName))
+      })
+    )
+  }
+
+  /** Gives back bytes read past the end of something else (a tunnel head): packets come next. */
+  unread(bytes: Uint8Array): void {
+    this.framer.push(bytes)
+  }
+
+  /**
+   * Pulls the next chunk into the framer. The end of input fails: with `ConnectionClosed`
+   * between packets, with a `Truncated` `DecodeError` inside one.
+   */
+  fill(): Effect.Effect<void, ConnectionError> {
+    return Effect.flatMap(this.pullBytes(), (bytes): Effect.Effect<void, ConnectionError> => {
+      if (bytes === undefined) {
+        return Effect.fail(
+          this.framer.end() ??
+            new ConnectionClosed({ detail: "the peer closed the connection", remote: this.remoteName })
+        )
+      }
+      this.framer.push(bytes)
+      return Effect.void
+    })
+  }
+
+  /** The next whole packet the framer holds, decoded, or `undefined` when it needs more bytes. */
+  nextDecoded(): Result.Result<Decoded, DecodeError> | undefined {
+    const offset = this.framer.offset
+    const next = this.framer.next()
+    if (next === undefined) return undefined
+    return next instanceof DecodeError ? Result.fail(next) : decodePacket(next, { baseOffset: offset })
+  }
+
+  /** The next whole packet, decoded; its decode warnings are logged. */
+  readPacket(): Effect.Effect<Decoded, ConnectionError> {
+    return Effect.suspend(() => {
+      const decoded = this.nextDecoded()
+      if (decoded === undefined) return Effect.andThen(this.fill(), this.readPacket())
+      if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
+      const { warnings } = decoded.success
+      return warnings.length === 0
+        ? Effect.succeed(decoded.success)
+        : Effect.as(logDecodeWarnings(warnings, this.remoteName), decoded.success)
+    })
+  }
+
+  /** Hands bytes (the tunnel's text, or an encoded packet) to the writer. */
+  writeBytes(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed> {
+    return this.outbox.write(bytes)
+  }
+
+  /** Completes when every byte written so far has been handed to the socket. */
+  flush(): Effect.Effect<void> {
+    return this.outbox.flushNow()
+  }
+
+  /** Encodes and writes one packet stamped with the Clock's time. */
+  writePacket(
+    type: string,
+    fields: ReadonlyArray<Field.FieldInput>,
+    packetId = 1
+  ): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend((): Effect.Effect<void, ConnectionError> => {
+      const encoded = encodePacket({
+        type,
+        id: packetId,
+        timestamp: Timestamp.fromMillis(this.clock.currentTimeMillisUnsafe()),
+        info: this.info,
+        fields
+      })
+      return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+    })
+  }
+
+  /** A keep-alive: a LINK packet without fields, packet id 0, nanoseconds 0. */
+  writeKeepAlive(): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend((): Effect.Effect<void, ConnectionError> => {
+      const encoded = encodePacket({
+        type: "LINK",
+        id: 0,
+        timestamp: { seconds: Math.floor(this.clock.currentTimeMillisUnsafe() / 1000), nanos: 0 },
+        info: this.info,
+        fields: []
+      })
+      return Result.isFailure(encoded) ? Effect.fail(encoded.failure) : this.writeBytes(encoded.success)
+    })
+  }
+
+  /** Fails `effect` with a `NetworkTimeout` unless it completes within `seconds` (0: no limit). */
+  withDeadline<A, E>(
+    effect: Effect.Effect<A, E>,
+    seconds: number,
+    during: string
+  ): Effect.Effect<A, E | NetworkTimeout> {
+    if (seconds <= 0) return effect
+    return effect.pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.seconds(seconds),
+        orElse: () => Effect.fail(new NetworkTimeout({ seconds, during, remote: this.remoteName }))
+      })
+    )
+  }
+}
+
+const textEncoder = new TextEncoder()
+
+const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array => {
+  const [first] = chunks
+  // The usual case: one chunk of bytes, passed on as it is.
+  if (chunks.length === 1 && first instanceof Uint8Array) return first
+  return Bytes.concat(chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk)))
+}
+
+/** Logs a packet's decode warnings, annotated with where they were found. */
+export const logDecodeWarnings = (warnings: ReadonlyArray<DecodeWarning>, remote: string) =>
+  Effect.forEach(
+    warnings,
+    (warning) =>
+      Effect.logWarning(warning.message).pipe(
+        Effect.annotateLogs({
+          ncp: "DecodeWarning",
+          kind: warning.kind,
+          offset: warning.offset,
+          remote,
+          packetType: warning.packetType ?? "",
+          field: warning.field ?? "",
+          param: warning.param ?? ""
+        })
+      ),
+    { discard: true }
+  )
+
+/** Acquires the socket's reader and writer in the current scope. */
+export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Effect<Wire, NetworkError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const reader = yield* socket.reader.pipe(Effect.mapError((error) => networkError(error, options.remote)))
+    const writer = yield* socket.writer
+    const clock = yield* Effect.clockWith(Effect.succeed)
+    const wire = new Wire(reader.pull, writer, options, clock)
+    // Runs before the socket's own finalizers: deliver what was written, then close. Bounded,
+    // so a peer that stopped reading cannot hold the close forever: past the bound the socket
+    // is aborted, since a graceful close would wait for that peer too, and so would any write
+    // still waiting for the socket to drain.
+    yield* Effect.addFinalizer(() =>
+      wire.flush().pipe(
+        Effect.timeoutOrElse({
+          duration: "5 seconds",
+          orElse: () => Effect.ignore(writer.write(new Socket.CloseEvent(1006, "the peer stopped reading")))
+        })
+      )
+    )
+    return wire
+  })

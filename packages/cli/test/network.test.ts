@@ -203,7 +203,7 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     // Without credentials the client waits for HELO while the node waits for the tunnel.
     const none = ncp(["send", auth.address, "STAT", "RFLO", "--timeout", "1"])
     expect(none.status).toBe(1)
-    expect(lines(none.stderr)).toEqual([expect.stringMatching(/^ncp send: timeout: .*nothing received for 1 s/)])
+    expect(lines(none.stderr)).toEqual([expect.stringMatching(/^ncp send: timeout: .*timed out after 1 s/)])
   })
 
   it("--tls-self-signed serves TLS that send --tls --insecure accepts and send --tls refuses", () => {

@@ -10,7 +10,8 @@
  * ```ts
  * import { Client } from "@effect-ncp/core"
  * import { NodeTransport } from "@effect-ncp/node"
- * import * as Effect from "effect/Effect"
+ * import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const connection = yield* Client.connect({ host: "rfeye000123.local" })
@@ -22,6 +23,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -47,8 +49,19 @@ export interface ClientOptions {
   readonly connectionUsername?: string | undefined
   /** The domain sent as `CDOM`. Default "". */
   readonly connectionDomain?: string | undefined
-  /** The network timeout in seconds asked for in the handshake; 0 for none. Default 60. */
+  /**
+   * The network timeout in seconds asked for in the handshake; 0 for none. It also bounds
+   * opening the connection: TCP connect, TLS setup, the tunnel and each handshake step.
+   * Default 60.
+   */
   readonly timeout?: number | undefined
+  /**
+   * The default deadline for each reply of `request` and of a `send`'s Response, overridden
+   * per call with `{ timeout }`. Past it the wait fails with a `NetworkTimeout` naming the
+   * command; the connection stays open. Default: none (a node that never answers a command
+   * keeps the request waiting, while keep-alives keep the connection alive).
+   */
+  readonly requestTimeout?: Duration.Input | undefined
   /** Turn error replies (`ERRO`/`ERRC`) into `CommandError`s. Default true. */
   readonly autoErro?: boolean | undefined
   /** Log warning replies (`WARN`/`WARC`). Default true. */
@@ -97,7 +110,7 @@ export const connect = Effect.fn("Client.connect")(function* (
   const parent = yield* Effect.scope
   const scope = yield* Scope.fork(parent)
   return yield* Effect.gen(function* () {
-    const socket = yield* transport.connect({ host: options.host, port, tls })
+    const socket = yield* transport.connect({ host: options.host, port, tls, timeout })
     const wire = yield* makeWire(socket, { remote, maxPacketBytes: options.maxPacketBytes })
     if (tls !== false || options.username !== undefined || options.password !== undefined) {
       const password = options.password ?? ""
@@ -123,6 +136,7 @@ export const connect = Effect.fn("Client.connect")(function* (
       wire,
       {
         timeout: agreement.timeout,
+        requestTimeout: options.requestTimeout,
         autoErro: options.autoErro ?? true,
         autoWarn: options.autoWarn ?? true,
         autoAckn: options.autoAckn ?? true,

@@ -24,13 +24,16 @@
  *
  * @since 0.1.0
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { ConnectionClosed, type ConnectionError, NetworkError } from "./ConnectionError.js"
+import { ConnectionClosed, ConnectionDefect, type ConnectionError, NetworkTimeout } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
 import { keepAlive, watchdog } from "./internal/liveness.js"
 import type { Mailbox } from "./internal/mailbox.js"
@@ -43,7 +46,7 @@ import {
   type Sent,
   streamItems
 } from "./internal/router.js"
-import type { Wire } from "./internal/wire.js"
+import { syncScheduler, type Wire } from "./internal/wire.js"
 import type * as Timestamp from "./Timestamp.js"
 
 /** A field received on a connection, with its packet's header and a way to reply to it. */
@@ -79,6 +82,25 @@ export interface OutgoingField {
   readonly params?: Field.ParamsInput | undefined
 }
 
+/**
+ * Options of `send`, `sendPacket` and `request`.
+ *
+ * @example
+ * ```ts
+ * // Fails with a NetworkTimeout naming "DSPC SWEP" if no reply comes within 5 seconds.
+ * const reply = yield* connection.request("DSPC", "SWEP", { FSTA: 400, FSTP: 500 }, { timeout: "5 seconds" })
+ * ```
+ */
+export interface RequestOptions {
+  /**
+   * The longest wait for each reply: `request`'s first reply, or each `recv`, `recvField` and
+   * element of `fields` of the `Response` that `send` returns. Past it the wait fails with a
+   * `NetworkTimeout` whose `command` names the packet type and field; the connection stays
+   * open. Default: the connection's `requestTimeout` (none unless set).
+   */
+  readonly timeout?: Duration.Input | undefined
+}
+
 /** An open NCP connection. */
 export interface Connection {
   /** The peer's name: `host:port` for a client (unless told otherwise), the client's `CIW` for a server. */
@@ -92,18 +114,25 @@ export interface Connection {
   readonly send: (
     packetType: string,
     fieldName: string,
-    params?: Field.ParamsInput
+    params?: Field.ParamsInput,
+    options?: RequestOptions
   ) => Effect.Effect<Response, ConnectionError, Scope.Scope>
-  /** Sends a packet of several fields; the `Response` gets the replies to any of them. */
+  /** Sends a packet of one or more fields; the `Response` gets the replies to any of them. */
   readonly sendPacket: (
     packetType: string,
-    fields: ReadonlyArray<OutgoingField>
+    fields: NonEmptyReadonlyArray<OutgoingField>,
+    options?: RequestOptions
   ) => Effect.Effect<Response, ConnectionError, Scope.Scope>
-  /** Sends one field and waits for its first reply (`send` then `Response.recv`, scoped). */
+  /**
+   * Sends one field and waits for its first reply (`send` then `Response.recv`, without a
+   * Scope). With a `timeout` (or the connection's `requestTimeout`), a node that never answers
+   * fails it with a `NetworkTimeout` instead of keeping it waiting.
+   */
   readonly request: (
     packetType: string,
     fieldName: string,
-    params?: Field.ParamsInput
+    params?: Field.ParamsInput,
+    options?: RequestOptions
   ) => Effect.Effect<IncomingField, ConnectionError>
   /** The next field no `Response` claimed. */
   readonly recv: Effect.Effect<IncomingField, ConnectionError>
@@ -128,53 +157,66 @@ export interface Connection {
  */
 export interface ConnectionConfig extends RouterConfig {
   readonly timeout: number
+  /** The default deadline for each reply of a request, or `undefined` for none. */
+  readonly requestTimeout?: Duration.Input | undefined
   /** Field ids: the next one to give out. */
   readonly nextFieldId: () => number
   /** Runs when the connection ends on its own, before the socket closes (a server's LINK ERRO). */
   readonly beforeEnd?: ((error: ConnectionError) => Effect.Effect<void>) | undefined
 }
 
-// The reader resumes in a microtask rather than a macrotask when bytes arrive, saving a turn of
-// the event loop on every packet; it cannot starve the loop, since it always goes back to
-// waiting on the socket.
-const readerScheduler = new Scheduler.MixedScheduler("sync")
-
 /**
  * Assembles an open connection on a wire whose handshake is done: routing, the reader, keep-alive
  * and the receive timeout. Everything lives in `scope`; closing it closes the connection. Client
  * and Server call it; users get connections from them.
+ *
+ * Every fiber forked here ends the connection on any exit but an interruption (which only the
+ * scope's closing causes): a typed failure ends it with that error, a defect with a
+ * `ConnectionDefect` carrying the cause, logged once at Error level.
  */
 export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Connection> =>
   Effect.gen(function* () {
     const router = new Router(wire, config)
     const terminate = (error: ConnectionError) => Effect.sync(() => router.terminate(error))
 
-    // When any loop stops, the connection ends: close the scope, which releases the socket.
+    // When any part stops, the connection ends: close the scope, which releases the socket.
     const ending = (error: ConnectionError) =>
       Effect.andThen(
         config.beforeEnd === undefined ? terminate(error) : Effect.andThen(config.beforeEnd(error), terminate(error)),
         Effect.forkDetach(Scope.close(scope, Exit.void))
       )
+    const endOnExit =
+      (part: string) =>
+      (effect: Effect.Effect<unknown, ConnectionError>): Effect.Effect<void> =>
+        Effect.catchCause(effect, (cause) => {
+          if (Cause.hasInterruptsOnly(cause)) return Effect.void
+          const failure = Cause.findErrorOption(cause)
+          if (failure._tag === "Some") return ending(failure.value)
+          const error = new ConnectionDefect({
+            detail: `the connection's ${part} failed unexpectedly`,
+            remote: wire.remote,
+            cause: Cause.squash(cause)
+          })
+          return Effect.logError(error.detail, cause).pipe(
+            Effect.annotateLogs({ ncp: "ConnectionDefect", remote: wire.remote }),
+            Effect.andThen(ending(error))
+          )
+        })
+
+    // Routes first: the handshake may have read past its last field, and those packets must
+    // not wait for (or be lost at) the next read.
     const readLoop: Effect.Effect<never, ConnectionError> = Effect.forever(
-      Effect.andThen(wire.fill(), Effect.suspend(router.routeAvailable))
+      Effect.andThen(Effect.suspend(router.routeAvailable), wire.fill())
     )
     yield* Effect.forkIn(
-      readLoop.pipe(
-        Effect.catch((error: ConnectionError) => ending(error)),
-        Effect.provideService(Scheduler.Scheduler, readerScheduler)
-      ),
+      readLoop.pipe(endOnExit("reader"), Effect.provideService(Scheduler.Scheduler, syncScheduler)),
       scope
     )
-    yield* Effect.forkIn(
-      keepAlive(wire, config.timeout).pipe(Effect.catch((error: ConnectionError) => ending(error))),
-      scope
-    )
-    if (config.timeout > 0) {
-      yield* Effect.forkIn(
-        watchdog(wire, config.timeout).pipe(Effect.catch((error: ConnectionError) => ending(error))),
-        scope
-      )
-    }
+    yield* Effect.forkIn(keepAlive(wire, config.timeout).pipe(endOnExit("keep-alive")), scope)
+    if (config.timeout > 0) yield* Effect.forkIn(watchdog(wire, config.timeout).pipe(endOnExit("watchdog")), scope)
+    // The writer fiber belongs to the wire (the handshake writes too); when it breaks, the
+    // connection ends with its error.
+    yield* Effect.forkIn(Deferred.await(wire.broken).pipe(endOnExit("writer")), scope)
     yield* Scope.addFinalizer(
       scope,
       terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote }))
@@ -186,17 +228,52 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         return terminal === undefined ? effect : Effect.fail(terminal)
       })
 
-    const makeResponse = (packetType: string, sent: Sent, mailbox: Mailbox<Item, ConnectionError>): Response => {
-      const [first] = sent as readonly [readonly [string, number]]
+    /** `take` under the reply deadline, if there is one. */
+    const withDeadline = (
+      take: Effect.Effect<IncomingField, ConnectionError>,
+      packetType: string,
+      fieldName: string,
+      timeout: Duration.Input | undefined
+    ): Effect.Effect<IncomingField, ConnectionError> => {
+      const deadline = timeout ?? config.requestTimeout
+      if (deadline === undefined) return take
+      const duration = Duration.fromInputUnsafe(deadline)
+      return Effect.timeoutOrElse(take, {
+        duration,
+        orElse: () =>
+          Effect.fail(
+            new NetworkTimeout({
+              seconds: Duration.toMillis(duration) / 1000,
+              during: `waiting for a reply to ${packetType} ${fieldName}`,
+              remote: wire.remote,
+              command: `${packetType} ${fieldName}`
+            })
+          )
+      })
+    }
+
+    const makeResponse = (
+      packetType: string,
+      sent: Sent,
+      mailbox: Mailbox<Item, ConnectionError>,
+      timeout: Duration.Input | undefined
+    ): Response => {
+      const [name, id] = sent[0] ?? ["", 0]
       return {
         packetType,
-        fieldName: first[0],
-        fieldId: first[1],
-        recv: Effect.flatMap(mailbox.take(), fromItem),
-        recvField: (name) => Effect.flatMap(mailbox.take(itemMatches(packetType, name)), fromItem),
+        fieldName: name,
+        fieldId: id,
+        recv: withDeadline(Effect.flatMap(mailbox.take(), fromItem), packetType, name, timeout),
+        recvField: (fieldName) =>
+          withDeadline(
+            Effect.flatMap(mailbox.take(itemMatches(packetType, fieldName)), fromItem),
+            packetType,
+            fieldName,
+            timeout
+          ),
         // built on first use: most Responses are only ever `recv`ed
         get fields() {
-          return streamItems(mailbox)
+          return streamItems(mailbox, (take) => withDeadline(take, packetType, name, timeout))
         }
       }
     }
@@ -204,45 +281,47 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     // Plain combinators rather than Effect.gen and acquireRelease: this runs once per command.
     const sendPacket = (
       packetType: string,
-      fields: ReadonlyArray<OutgoingField>
+      fields: NonEmptyReadonlyArray<OutgoingField>,
+      options?: RequestOptions
     ): Effect.Effect<Response, ConnectionError, Scope.Scope> =>
       Effect.flatMap(Effect.scope, (scope) => {
         const terminal = router.terminated
         if (terminal !== undefined) return Effect.fail(terminal)
-        if (fields.length === 0) {
-          return Effect.fail(new NetworkError({ detail: "sendPacket needs at least one field", remote: wire.remote }))
-        }
-        const sent: Sent = fields.map((field) => [field.name, config.nextFieldId()] as const)
-        const inputs = fields.map((field, i) => ({
+        const inputs = fields.map((field) => ({
           name: field.name,
-          id: (sent[i] as readonly [string, number])[1],
+          id: config.nextFieldId(),
           params: field.params ?? {}
         }))
+        const sent: Sent = inputs.map((field) => [field.name, field.id] as const)
         const mailbox = router.register(packetType, sent)
         return Scope.addFinalizer(
           scope,
           Effect.sync(() => router.unregister(sent, mailbox))
-        ).pipe(Effect.andThen(wire.writePacket(packetType, inputs)), Effect.as(makeResponse(packetType, sent, mailbox)))
+        ).pipe(
+          Effect.andThen(wire.writePacket(packetType, inputs)),
+          Effect.as(makeResponse(packetType, sent, mailbox, options?.timeout))
+        )
       })
-
-    const send = (packetType: string, fieldName: string, params: Field.ParamsInput = {}) =>
-      sendPacket(packetType, [{ name: fieldName, params }])
 
     const connection: Connection = {
       remoteHostname: wire.remote,
       timeout: config.timeout,
-      send,
+      send: (packetType, fieldName, params = {}, options) =>
+        sendPacket(packetType, [{ name: fieldName, params }], options),
       sendPacket,
       // send + recv without a Scope: the hot path of request/reply clients.
-      request: (packetType, fieldName, params = {}) =>
+      request: (packetType, fieldName, params = {}, options) =>
         failIfEnded(
           Effect.suspend(() => {
-            const sent: Sent = [[fieldName, config.nextFieldId()]]
+            const id = config.nextFieldId()
+            const sent: Sent = [[fieldName, id]]
             const mailbox = router.register(packetType, sent)
             return wire
-              .writePacket(packetType, [{ name: fieldName, id: sent[0]?.[1] ?? 0, params }])
+              .writePacket(packetType, [{ name: fieldName, id, params }])
               .pipe(
-                Effect.andThen(Effect.flatMap(mailbox.take(), fromItem)),
+                Effect.andThen(
+                  withDeadline(Effect.flatMap(mailbox.take(), fromItem), packetType, fieldName, options?.timeout)
+                ),
                 Effect.ensuring(Effect.sync(() => router.unregister(sent, mailbox)))
               )
           })

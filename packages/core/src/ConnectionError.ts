@@ -7,6 +7,8 @@
  * - `NetworkTimeout`: nothing arrived from the peer within the timeout.
  * - `ConnectionClosed`: the peer closed the connection between packets, or it was closed here.
  * - `CommandError`: the node answered a command with `ERRO`/`ERRC`.
+ * - `ConnectionDefect`: code running on the connection threw (a bug, ours or a handler's); the
+ *   connection ended, and `cause` holds what was thrown.
  * - `DecodeError` and `EncodeError` (module `CodecError`): bad bytes in, bad values out.
  *
  * @since 0.1.0
@@ -41,15 +43,20 @@ export class AuthenticationError extends Schema.TaggedError<AuthenticationError>
   }
 }
 
-/** Nothing arrived from the peer within the timeout. */
+/**
+ * A deadline passed: nothing arrived from the peer within the timeout, the peer read nothing of
+ * what was sent within it, or a command's reply did not come within its deadline (`command`
+ * names it, e.g. `"DSPC SWEP"`). `during` says what was being waited for.
+ */
 export class NetworkTimeout extends Schema.TaggedError<NetworkTimeout>()("NetworkTimeout", {
   seconds: Schema.Number,
   during: Schema.String,
-  remote: Schema.optional(Schema.String)
+  remote: Schema.optional(Schema.String),
+  command: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     const prefix = this.remote === undefined ? "" : `${this.remote}: `
-    return `${prefix}nothing received for ${this.seconds} s ${this.during}`
+    return `${prefix}timed out after ${this.seconds} s ${this.during}`
   }
 }
 
@@ -110,6 +117,24 @@ export class CommandError extends Schema.TaggedError<CommandError>()("CommandErr
   }
 }
 
+/**
+ * Code running on the connection threw instead of failing with a typed error: a bug, in this
+ * library or in a handler. The connection has ended; `cause` is what was thrown, and it was
+ * logged once at Error level with the remote.
+ */
+export class ConnectionDefect extends Schema.TaggedError<ConnectionDefect>()("ConnectionDefect", {
+  detail: Schema.String,
+  remote: Schema.optional(Schema.String),
+  cause: Schema.Defect()
+}) {
+  override get message(): string {
+    const cause = this.cause
+    const thrown =
+      typeof cause === "object" && cause !== null && "message" in cause ? String(cause.message) : String(cause)
+    return `${this.remote === undefined ? "" : `${this.remote}: `}${this.detail}: ${thrown}`
+  }
+}
+
 /** Every error an NCP connection can fail with. */
 export type ConnectionError =
   | NetworkError
@@ -117,5 +142,6 @@ export type ConnectionError =
   | NetworkTimeout
   | ConnectionClosed
   | CommandError
+  | ConnectionDefect
   | DecodeError
   | EncodeError

@@ -108,6 +108,9 @@ export const handleSocket = <E, R, EA = never, RA = never>(
         }
       }
       const agreement = yield* Handshake.server(wire, options.hello ?? [], timeout)
+      // The error the connection ended with on its own: answered (and, for a defect, logged)
+      // as it ended, so a handler failing with it has nothing to add.
+      let endedWith: ConnectionError | undefined
       const connection = yield* Connection.make(
         wire,
         {
@@ -120,18 +123,29 @@ export const handleSocket = <E, R, EA = never, RA = never>(
           inboxCapacity: options.bufferCapacity ?? 64,
           inboxOverflow: "backpressure",
           nextFieldId: agreement.nextFieldId,
-          beforeEnd: (error) => (error._tag === "DecodeError" ? sendError(wire, 400) : Effect.void)
+          beforeEnd: (error) => {
+            endedWith = error
+            return error._tag === "DecodeError"
+              ? sendError(wire, 400)
+              : error._tag === "ConnectionDefect"
+                ? sendError(wire, 500)
+                : Effect.void
+          }
         },
         scope
       )
       yield* Effect.logDebug("connection open").pipe(
         Effect.annotateLogs({ remote: wire.remote, timeout: agreement.timeout })
       )
-      const exit = yield* Effect.exit(handler(connection))
+      // Suspended, so that a handler throwing before it returns an Effect fails like one whose
+      // Effect dies: with a LINK ERRO 500.
+      const exit = yield* Effect.exit(Effect.suspend(() => handler(connection)))
       if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
         const failure = Cause.findErrorOption(exit.cause)
         const error = failure._tag === "Some" ? failure.value : undefined
-        const gone = isTagged(error) && (error._tag === "ConnectionClosed" || error._tag === "NetworkError")
+        const gone =
+          (error !== undefined && error === endedWith) ||
+          (isTagged(error) && (error._tag === "ConnectionClosed" || error._tag === "NetworkError"))
         if (!gone) {
           const code = isTagged(error) && error._tag === "DecodeError" ? 400 : 500
           yield* Effect.logError(`connection handler failed; answering LINK ERRO ${code}`, exit.cause).pipe(
@@ -145,9 +159,13 @@ export const handleSocket = <E, R, EA = never, RA = never>(
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause)
           ? Effect.void
-          : Effect.logInfo("connection ended before the handshake completed", cause).pipe(
-              Effect.annotateLogs({ ncp: "HandshakeFailed" })
-            )
+          : Cause.hasDies(cause)
+            ? Effect.logError("connection failed unexpectedly before the handshake completed", cause).pipe(
+                Effect.annotateLogs({ ncp: "ConnectionDefect" })
+              )
+            : Effect.logInfo("connection ended before the handshake completed", cause).pipe(
+                Effect.annotateLogs({ ncp: "HandshakeFailed" })
+              )
       )
     )
   )

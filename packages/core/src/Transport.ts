@@ -21,6 +21,11 @@ export interface ConnectTarget {
   readonly host: string
   readonly port: number
   readonly tls: TlsOption
+  /**
+   * The longest time opening may take, TCP connect and TLS setup included, in seconds; 0 or
+   * missing for no limit. Transports fail the socket's reader acquisition past it.
+   */
+  readonly timeout?: number | undefined
 }
 
 /** The platform's side of a connection. */

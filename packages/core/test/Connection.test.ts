@@ -1,140 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
-import {
-  Client,
-  type Connection,
-  DecodeError,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  Field,
-  Framing,
-  Json,
-  Server,
-  Transport
-} from "../src/index.js"
+import { Client, type Connection, encodePacketOrThrow, Field, Json, Server } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import handshake from "./fixtures/handshake.json" with { type: "json" }
+import {
+  advanceUntilDone,
+  connectScripted,
+  connectToServer,
+  echo,
+  memoryTransport,
+  scriptedHandshake,
+  scriptedPeer
+} from "./harness.js"
 import { bytesOf, capturingLogger, failureOf, hexOf, type LogLine, must } from "./util.js"
-
-// ---------------------------------------------------------------------------------------------
-// Harness: a client over an in-memory socket pair, talking to a real server or a scripted peer.
-// ---------------------------------------------------------------------------------------------
-
-/** A Transport whose `connect` hands out the client end of a fresh pair, and keeps the server end. */
-const memoryTransport = (ends: Array<MemorySocket.MemorySocket>) =>
-  Layer.effect(
-    Transport.Transport,
-    Effect.succeed({
-      connect: () =>
-        Effect.map(MemorySocket.pair(), ([client, server]) => {
-          ends.push(server)
-          return client as Socket.Socket
-        }),
-      hostname: "test-host",
-      username: "test-user"
-    })
-  )
-
-/** A peer driven by the test: reads whole packets and writes packets or bytes. */
-const scriptedPeer = (socket: Socket.Socket) =>
-  Effect.gen(function* () {
-    const reader = yield* socket.reader
-    const writerScope = yield* Scope.make()
-    const writer = yield* socket.writer.pipe(Scope.provide(writerScope))
-    const framer = new Framing.PacketFramer()
-    const read = Effect.gen(function* () {
-      for (;;) {
-        const next = framer.next()
-        if (next instanceof DecodeError) return yield* Effect.die(next)
-        if (next !== undefined) return { bytes: next, packet: decodePacketOrThrow(next).packet }
-        const chunks = yield* reader.pull
-        for (const chunk of chunks) framer.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
-      }
-    })
-    /** The next packet that has fields (keep-alives skipped). */
-    const readFields = Effect.gen(function* () {
-      for (;;) {
-        const next = yield* read
-        if (next.packet.fields.length > 0) return next
-      }
-    })
-    const write = (bytes: Uint8Array) => writer.write(bytes)
-    const send = (type: string, name: string, id: number, params: Field.ParamsInput = {}) =>
-      write(encodePacketOrThrow({ type, id: 1, timestamp: { seconds: 0, nanos: 0 }, fields: [{ name, id, params }] }))
-    /** Closes the peer's sending direction: a graceful close, as TCP's FIN. */
-    const closeWrite = Scope.close(writerScope, Exit.void)
-    return { read, readFields, write, send, framer, closeWrite }
-  })
-
-/** The server half of a handshake, scripted: HELO, read CCRE, SCAR with `agree`, read CARE, SCON. */
-const scriptedHandshake = (
-  peer: Effect.Success<ReturnType<typeof scriptedPeer>>,
-  agree: Field.ParamsInput = [["LINK", { type: "i32", value: 30 }]]
-) =>
-  Effect.gen(function* () {
-    yield* peer.send("LINK", "HELO", 0)
-    const ccre = yield* peer.readFields
-    yield* peer.send("LINK", "SCAR", 1, agree)
-    const care = yield* peer.readFields
-    yield* peer.send("LINK", "SCON", 2)
-    return { ccre, care }
-  })
-
-/** Runs time forward in steps until the fiber is done (one big step fires only sleeps already scheduled). */
-const advanceUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>, stepMillis = 100, maxMillis = 600_000) =>
-  Effect.gen(function* () {
-    for (let elapsed = 0; elapsed < maxMillis; elapsed += stepMillis) {
-      if (fiber.pollUnsafe() !== undefined) break
-      yield* TestClock.adjust(stepMillis)
-    }
-    return yield* Fiber.await(fiber)
-  })
-
-const connectScripted = (options: Partial<Client.ClientOptions> = {}, agree?: Field.ParamsInput) =>
-  Effect.gen(function* () {
-    const ends: Array<MemorySocket.MemorySocket> = []
-    const transport = memoryTransport(ends)
-    const connecting = yield* Effect.forkChild(
-      Client.connect({ host: "node", timeout: 30, ...options }).pipe(Effect.provide(transport))
-    )
-    yield* Effect.yieldNow
-    const peer = yield* scriptedPeer(must(ends[0], "server end"))
-    const { ccre, care } = yield* scriptedHandshake(peer, agree)
-    const connection = yield* Fiber.join(connecting)
-    return { connection, peer, ccre, care }
-  })
-
-/** A client connected to a real `Server` over an in-memory pair. */
-const connectToServer = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  clientOptions: Partial<Client.ClientOptions> = {},
-  serverOptions: Server.ServerOptions = {}
-) =>
-  Effect.gen(function* () {
-    const ends: Array<MemorySocket.MemorySocket> = []
-    const transport = memoryTransport(ends)
-    const connecting = yield* Effect.forkChild(
-      Client.connect({ host: "node", timeout: 30, ...clientOptions }).pipe(Effect.provide(transport))
-    )
-    yield* Effect.yieldNow
-    const serverFiber = yield* Effect.forkChild(
-      Server.handleSocket(must(ends[0], "server end"), handler, serverOptions)
-    )
-    const connection = yield* Fiber.join(connecting)
-    return { connection, serverFiber }
-  })
-
-const echo = (connection: Connection.Connection) =>
-  connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params)))
 
 // ---------------------------------------------------------------------------------------------
 
@@ -316,6 +199,33 @@ describe("handshake", () => {
       yield* scriptedHandshake(peer)
       const connection = yield* Fiber.join(connecting)
       expect(connection.timeout).toBe(30)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a field that arrives in the same chunk as SCON is delivered without waiting for more bytes", () =>
+    Effect.gen(function* () {
+      const ends: Array<MemorySocket.MemorySocket> = []
+      const connecting = yield* Effect.forkChild(
+        Client.connect({ host: "node", timeout: 30 }).pipe(Effect.provide(memoryTransport(ends)))
+      )
+      yield* Effect.yieldNow
+      const peer = yield* scriptedPeer(must(ends[0]))
+      yield* peer.send("LINK", "HELO", 0)
+      yield* peer.readFields
+      yield* peer.send("LINK", "SCAR", 1, [["LINK", { type: "i32", value: 30 }]])
+      yield* peer.readFields
+      const packet = (type: string, name: string, id: number, params: Field.ParamsInput = {}) =>
+        encodePacketOrThrow({ type, id: 1, timestamp: { seconds: 0, nanos: 0 }, fields: [{ name, id, params }] })
+      const scon = packet("LINK", "SCON", 2)
+      const stat = packet("STAT", "STAT", 9, { OK: 1 })
+      const both = new Uint8Array(scon.length + stat.length)
+      both.set(scon)
+      both.set(stat, scon.length)
+      yield* peer.write(both)
+      yield* peer.closeWrite
+      const connection = yield* Fiber.join(connecting)
+      expect(Field.get(yield* connection.recv, "OK")).toBe(1)
+      expect(yield* connection.closed).toMatchObject({ _tag: "ConnectionClosed" })
     }).pipe(Effect.scoped)
   )
 

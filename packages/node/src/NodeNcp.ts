@@ -7,7 +7,8 @@
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Effect from "effect/Effect"
+ * import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const connection = yield* NodeNcp.connect({ host: "rfeye000123.local" })
@@ -19,6 +20,7 @@
  * @since 0.1.0
  */
 import { Client, type Connection, type ConnectionError, Server } from "@effect-ncp/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
@@ -43,7 +45,8 @@ export interface ConnectOptions extends Omit<Client.ClientOptions, "tls"> {
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Effect from "effect/Effect"
+ * import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
  *
  * // TLS with a password, trusting the node's own certificate
  * declare const nodeCertificate: string
@@ -69,7 +72,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
  * ```ts
  * import { Client } from "@effect-ncp/core"
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Effect from "effect/Effect"
+ * import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const node = yield* Client.NcpClient
@@ -127,7 +131,9 @@ const listen = <EA, RA>(options: ServeOptions<EA, RA>) =>
   NcpSocketServer.make({
     host: options.host ?? "0.0.0.0",
     port: options.port ?? defaultServePort(options),
-    tls: options.tls
+    tls: options.tls,
+    // the connection timeout bounds TLS setup too, as it bounds the tunnel and the handshake
+    handshakeTimeout: Duration.seconds(options.timeout === undefined || options.timeout <= 0 ? 60 : options.timeout)
   })
 
 const serverOptions = <EA, RA>(options: ServeOptions<EA, RA>): Server.ServerOptions<EA, RA> => ({
@@ -174,7 +180,8 @@ export const serve = <E, R, EA = never, RA = never>(
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Effect from "effect/Effect"
+ * import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
  * import * as Stream from "effect/Stream"
  *
  * const program = Effect.gen(function* () {

@@ -25,7 +25,7 @@ import * as Os from "node:os"
 import * as Tls from "node:tls"
 import { NodeSocket } from "@effect/platform-node"
 import { Transport } from "@effect-ncp/core"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
@@ -35,8 +35,9 @@ import * as Socket from "effect/socket/Socket"
 export interface Options {
   /**
    * The longest time to open a connection, TCP connect and TLS handshake included; it fails
-   * with a `SocketOpenError` of kind `"Timeout"` after it. Default: no limit. It runs on the
-   * Effect `Clock`, so under `TestClock` it only fires when the test adjusts the clock.
+   * with a `SocketOpenError` of kind `"Timeout"` after it. Default: the connection's timeout
+   * (`ConnectTarget.timeout`, the client's `timeout` option), none when that is 0. It runs on
+   * the Effect `Clock`, so under `TestClock` it only fires when the test adjusts the clock.
    */
   readonly openTimeout?: Duration.Input | undefined
   /** The host name sent in the handshake. Default `os.hostname()`. */
@@ -78,8 +79,12 @@ const connectNet = (target: Transport.ConnectTarget, options: Options): Effect.E
     port: target.port,
     allowHalfOpen: true,
     noDelay: true,
-    openTimeout: options.openTimeout
+    openTimeout: openTimeout(target, options)
   })
+
+const openTimeout = (target: Transport.ConnectTarget, options: Options): Duration.Input | undefined =>
+  options.openTimeout ??
+  (target.timeout !== undefined && target.timeout > 0 ? Duration.seconds(target.timeout) : undefined)
 
 /**
  * Opens a TLS socket. Not `NodeSocket.makeTls`: `tls.connect` ignores the `noDelay` option on
@@ -130,7 +135,7 @@ const connectTls = (
         )
       })
     }),
-    { openTimeout: options.openTimeout }
+    { openTimeout: openTimeout(target, options) }
   )
 
 /**

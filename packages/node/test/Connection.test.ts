@@ -288,7 +288,10 @@ describe("errors and closing over TCP", () => {
       expect(activeResources().length).toBeGreaterThan(before.length)
       yield* Scope.close(clientScope, Exit.void)
       yield* Scope.close(serverScope, Exit.void)
-      expect(yield* settled(before.length)).toEqual(before)
+      // No socket left, and no timer beyond those of earlier tests (which may have ended since).
+      const after = yield* settled(before.length)
+      expect(sockets(after)).toEqual([])
+      expect(after.length).toBeLessThanOrEqual(before.length)
     })
   )
 
@@ -305,7 +308,10 @@ describe("errors and closing over TCP", () => {
       // the server closed the connection gracefully
       expect((yield* connection.closed)._tag).toBe("ConnectionClosed")
       yield* Scope.close(clientScope, Exit.void)
-      expect(yield* settled(before.length)).toEqual(before)
+      // No socket left, and no timer beyond those of earlier tests (which may have ended since).
+      const after = yield* settled(before.length)
+      expect(sockets(after)).toEqual([])
+      expect(after.length).toBeLessThanOrEqual(before.length)
     })
   )
 })

@@ -50,6 +50,8 @@ export const describeError = (error: ConnectionError): string => {
       return `bad data from the node: ${error.message}`
     case "EncodeError":
       return `cannot encode the command: ${error.message}`
+    case "ConnectionDefect":
+      return `internal error: ${error.message}`
     case "NetworkError":
       return error.message
   }

@@ -312,13 +312,17 @@ const streamFields = (mailbox: Mailbox<Received, ConnectionError>): Stream.Strea
   return Stream.fromPull(Effect.succeed(pull))
 }
 
-/** A Stream of a response's replies; an error reply fails it after the replies before it. */
-export const streamItems = (mailbox: Mailbox<Item, ConnectionError>): Stream.Stream<Received, ConnectionError> => {
+/**
+ * A Stream of a response's replies; an error reply fails it after the replies before it. Each
+ * take goes through `deadline` (the Response's reply deadline).
+ */
+export const streamItems = (
+  mailbox: Mailbox<Item, ConnectionError>,
+  deadline: (take: Effect.Effect<Received, ConnectionError>) => Effect.Effect<Received, ConnectionError>
+): Stream.Stream<Received, ConnectionError> => {
   // One item per pull: an error reply must fail the stream without taking the replies after it.
-  const pull: Pull.Pull<readonly [Received], ConnectionError> = mailbox.take().pipe(
-    Effect.flatMap((item) =>
-      Result.isSuccess(item) ? Effect.succeed([item.success] as const) : Effect.fail(item.failure)
-    ),
+  const pull: Pull.Pull<readonly [Received], ConnectionError> = deadline(Effect.flatMap(mailbox.take(), fromItem)).pipe(
+    Effect.map((received) => [received] as const),
     Effect.catch(
       (error: ConnectionError): Pull.Pull<never, ConnectionError> =>
         isClosed(error) ? Cause.done() : Effect.fail(error)

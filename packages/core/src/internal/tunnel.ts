@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Base64 from "effect/encoding/Base64"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
-import { AuthenticationError, type ConnectionClosed, NetworkError, type NetworkTimeout } from "../ConnectionError.js"
+import { AuthenticationError, type ConnectionError, NetworkError } from "../ConnectionError.js"
 import { answers, type Credentials, MAX_HEAD_BYTES, request } from "../Tunnel.js"
 import type { Wire } from "./wire.js"
 
@@ -62,7 +62,7 @@ export const client = (
   wire: Wire,
   credentials: Credentials,
   timeoutSeconds: number
-): Effect.Effect<void, NetworkError | AuthenticationError | NetworkTimeout | ConnectionClosed> =>
+): Effect.Effect<void, ConnectionError> =>
   Effect.gen(function* () {
     yield* wire.writeBytes(encoder.encode(request(credentials)))
     const head = yield* readHead(wire, timeoutSeconds, "waiting for the tunnel answer")
@@ -95,7 +95,7 @@ export const server = <E, R>(
   wire: Wire,
   authenticate: ((credentials: Credentials) => Effect.Effect<boolean, E, R>) | undefined,
   timeoutSeconds: number
-): Effect.Effect<Verdict, E | NetworkError | NetworkTimeout | ConnectionClosed, R> =>
+): Effect.Effect<Verdict, E | ConnectionError, R> =>
   Effect.gen(function* () {
     const head = yield* readHead(wire, timeoutSeconds, "waiting for the tunnel request")
     const [requestLine = "", ...headerLines] = head.split("\r\n")

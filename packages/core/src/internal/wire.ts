@@ -8,15 +8,25 @@
  * Everything else (the tunnel, the handshakes, routing, liveness) works through this module's
  * methods; only this module changes wire state.
  */
+import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
+import * as Scheduler from "effect/Scheduler"
 import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import * as Bytes from "../Bytes.js"
 import { DecodeError, type DecodeWarning } from "../CodecError.js"
-import { ConnectionClosed, type ConnectionError, type NetworkError, NetworkTimeout } from "../ConnectionError.js"
+import {
+  ConnectionClosed,
+  ConnectionDefect,
+  type ConnectionError,
+  type NetworkError,
+  NetworkTimeout
+} from "../ConnectionError.js"
 import { type Decoded, decodePacket } from "../Decoder.js"
 import { encodePacket } from "../Encoder.js"
 import type * as Field from "../Field.js"
@@ -29,7 +39,12 @@ export interface WireOptions {
   readonly remote: string
   readonly maxPacketBytes?: number | undefined
   readonly info?: Uint8Array | undefined
+  /** The most outgoing bytes held before writers wait. Default 1 MiB. */
+  readonly maxWriteBufferBytes?: number | undefined
 }
+
+/** How long a closing connection may take to hand what it queued to the socket before it is aborted. */
+const FLUSH_ON_CLOSE = "5 seconds"
 
 export class Wire {
   private readonly framer: PacketFramer
@@ -45,9 +60,11 @@ export class Wire {
   private readonly info: Uint8Array
   private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
+  /** Fails with what broke the writer: a failed write, or a defect in the writer fiber. */
+  readonly broken = Deferred.makeUnsafe<never, ConnectionError>()
+
   constructor(
     pull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>,
-    writer: Socket.Writer,
     options: WireOptions,
     /** The fiber's Clock, read synchronously on the hot path (TestClock in tests). */
     readonly clock: Clock.Clock
@@ -63,7 +80,7 @@ export class Wire {
     })
     this.remoteName = options.remote
     this.info = options.info ?? new Uint8Array(4)
-    this.outbox = new Outbox(writer, this, clock)
+    this.outbox = new Outbox(this, clock, options.maxWriteBufferBytes ?? 1024 * 1024)
   }
 
   /** The peer's name: `host:port` for a client, the client's `CIW` for a server once known. */
@@ -91,9 +108,14 @@ export class Wire {
     return this.waitingSinceMillis
   }
 
-  /** Epoch millis of the last bytes handed to the socket. */
+  /** Epoch millis of the last bytes queued for the socket. */
   get lastSent(): number {
     return this.outbox.lastSent
+  }
+
+  /** Epoch millis since which the socket has held bytes it could not hand on, or `undefined`. */
+  get writingSince(): number | undefined {
+    return this.outbox.writingSince
   }
 
   /** The next chunk of bytes, or `undefined` at a graceful end of input. */
@@ -152,13 +174,43 @@ export class Wire {
   }
 
   /** Hands bytes (the tunnel's text, or an encoded packet) to the writer. */
-  writeBytes(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed> {
+  writeBytes(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed | ConnectionDefect> {
     return this.outbox.write(bytes)
   }
 
   /** Completes when every byte written so far has been handed to the socket. */
   flush(): Effect.Effect<void> {
-    return this.outbox.flushNow()
+    return this.outbox.flush()
+  }
+
+  /**
+   * The writer fiber: drains the outbox into the socket until the wire closes. Its failure,
+   * or a defect, breaks the wire ({@link broken}).
+   */
+  runWriter(writer: Socket.Writer): Effect.Effect<void> {
+    return this.outbox.run(writer).pipe(
+      Effect.catchCause((cause) => {
+        if (Cause.hasInterruptsOnly(cause)) return Effect.void
+        const failure = Cause.findErrorOption(cause)
+        // Later writes fail at once rather than queue for a writer that is gone.
+        this.outbox.break(
+          failure._tag === "Some"
+            ? failure.value
+            : new ConnectionDefect({
+                detail: "the connection's writer failed unexpectedly",
+                remote: this.remoteName,
+                cause: Cause.squash(cause)
+              })
+        )
+        Deferred.doneUnsafe(this.broken, Effect.failCause(cause))
+        return Effect.void
+      })
+    )
+  }
+
+  /** Stops taking bytes; the writer fiber ends once it has written what is queued. */
+  closeWriter(): void {
+    this.outbox.close()
   }
 
   /** Encodes and writes one packet stamped with the Clock's time. */
@@ -211,6 +263,13 @@ export class Wire {
 
 const textEncoder = new TextEncoder()
 
+/**
+ * The scheduler of the reader and writer fibers: they resume in a microtask rather than a
+ * macrotask when bytes arrive or are queued, saving a turn of the event loop per packet. They
+ * cannot starve the loop, since each goes back to waiting on the socket or the queue.
+ */
+export const syncScheduler = new Scheduler.MixedScheduler("sync")
+
 const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array => {
   const [first] = chunks
   // The usual case: one chunk of bytes, passed on as it is.
@@ -243,15 +302,21 @@ export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Ef
     const reader = yield* socket.reader.pipe(Effect.mapError((error) => networkError(error, options.remote)))
     const writer = yield* socket.writer
     const clock = yield* Effect.clockWith(Effect.succeed)
-    const wire = new Wire(reader.pull, writer, options, clock)
-    // Runs before the socket's own finalizers: deliver what was written, then close. Bounded,
-    // so a peer that stopped reading cannot hold the close forever: past the bound the socket
-    // is aborted, since a graceful close would wait for that peer too, and so would any write
-    // still waiting for the socket to drain.
+    const wire = new Wire(reader.pull, options, clock)
+    const writing = yield* Effect.forkScoped(
+      wire.runWriter(writer).pipe(Effect.provideService(Scheduler.Scheduler, syncScheduler))
+    )
+    // Runs before the writer fiber is interrupted and the socket's own finalizers: deliver what
+    // was written, then close. Bounded, so a peer that stopped reading cannot hold the close
+    // forever: past the bound the socket is aborted, since a graceful close would wait for that
+    // peer too.
     yield* Effect.addFinalizer(() =>
-      wire.flush().pipe(
+      Effect.suspend(() => {
+        wire.closeWriter()
+        return Fiber.await(writing)
+      }).pipe(
         Effect.timeoutOrElse({
-          duration: "5 seconds",
+          duration: FLUSH_ON_CLOSE,
           orElse: () => Effect.ignore(writer.write(new Socket.CloseEvent(1006, "the peer stopped reading")))
         })
       )

@@ -1,12 +1,21 @@
 /**
- * The connection's writer: hands outgoing bytes to the socket, coalescing the writes made in
- * one tick into one `writeAll`, and bounding what waits for a socket that applies backpressure.
+ * The connection's writer: one fiber, forked in the connection's scope, drains a queue of
+ * outgoing bytes into the socket's `writeAll`, the way `effect/socket` writes a channel's
+ * batches. Everything queued while the fiber was busy goes in the next batch, so a fiber sending
+ * many packets in a row pays one system call for them, and a request/reply exchange pays only
+ * the hop to the writer fiber (a microtask: it runs on a synchronous scheduler).
+ *
+ * The queue is bounded in bytes: bytes queued or in the socket's hands but not yet taken by it
+ * count, and a writer waits while they exceed the limit (one write always goes through on an
+ * empty queue, however large). `writingSince` tells how long the socket has been holding a
+ * batch, so a peer that stops reading can be told from one that is merely slow.
  */
+import * as Arr from "effect/Array"
 import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Socket from "effect/socket/Socket"
-import { ConnectionClosed, type ConnectionError, type NetworkError } from "../ConnectionError.js"
+import { ConnectionClosed, type ConnectionDefect, type ConnectionError, type NetworkError } from "../ConnectionError.js"
 import { networkError } from "./socketError.js"
 
 /** What the writer needs to know of the connection it writes for. */
@@ -15,116 +24,153 @@ export interface Peer {
   readonly ended: ConnectionError | undefined
 }
 
-/** Queued outgoing bytes beyond which writers wait for the socket. */
-const MAX_QUEUED_BYTES = 1024 * 1024
-
 export class Outbox {
-  /** Epoch millis (Clock) of the last bytes handed over. */
+  /** Epoch millis (Clock) of the last bytes queued. */
   lastSent = 0
+  /** Epoch millis (Clock) since which the socket holds a batch it has not taken, or `undefined`. */
+  writingSince: number | undefined
+  private chunks: Array<Uint8Array> = []
+  /** Bytes queued plus bytes in the batch the socket holds. */
+  private heldBytes = 0
+  /** The writer fiber, waiting for bytes. */
+  private idle: Deferred.Deferred<void> | undefined
+  /** Writers waiting for room. */
+  private waiting: Array<Deferred.Deferred<void>> = []
+  /** Fibers waiting for everything queued to be written. */
+  private flushing: Array<Deferred.Deferred<void>> = []
+  private failure: NetworkError | ConnectionDefect | undefined
+  private closing = false
 
   constructor(
-    private readonly writer: Socket.Writer,
     private readonly peer: Peer,
-    private readonly clock: Clock.Clock
+    private readonly clock: Clock.Clock,
+    /** The most bytes held before writers wait. */
+    readonly limitBytes: number
   ) {}
 
-  // Outgoing bytes are coalesced. The first write of a tick goes straight to the socket (a
-  // request/reply exchange pays nothing extra); later writes in the same tick are queued and go
-  // together in one corked `writeAll` from a microtask, so a fiber sending many packets in a row
-  // does not pay a system call for each. A writer waits only while a flush is held up by the
-  // socket's backpressure and too much is queued.
-  private queued: Array<Uint8Array> = []
-  private queuedBytes = 0
-  private flushScheduled = false
-  /** Completes when the socket has taken the flush in progress (it may wait for `drain`). */
-  private inFlight: Deferred.Deferred<void> | undefined
-  private failedWrite: NetworkError | undefined
-
-  /**
-   * Hands bytes (the CONNECT tunnel's text, or an encoded packet) to the socket. Completes once
-   * the socket has them or they are queued for this tick's flush, waiting first if the socket
-   * applies backpressure.
-   */
-  write(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed> {
-    return Effect.suspend(() => {
-      if (this.failedWrite !== undefined) return Effect.fail(this.failedWrite)
-      if (this.peer.ended !== undefined) {
-        return Effect.fail(new ConnectionClosed({ detail: "the connection is closed", remote: this.peer.remote }))
-      }
-      const inFlight = this.inFlight
-      if (this.queuedBytes >= MAX_QUEUED_BYTES) {
-        // Too much queued: wait for the flush in progress, or, when the scheduled one has not
-        // run yet (a fiber that never yields keeps it from running), flush now and wait for it.
-        return Effect.andThen(inFlight !== undefined ? Deferred.await(inFlight) : this.writeQueued(), this.write(bytes))
-      }
-      this.lastSent = this.clock.currentTimeMillisUnsafe()
-      if (!this.flushScheduled && inFlight === undefined) {
-        this.flushScheduled = true
-        queueMicrotask(this.flush)
-        // In flight like a flush, so that a close waits for it (and aborts a socket that
-        // cannot drain) rather than leave this write waiting forever.
-        const done = Deferred.makeUnsafe<void>()
-        this.inFlight = done
-        return this.writer.write(bytes).pipe(Effect.catch(this.onWriteError), Effect.ensuring(this.settle(done)))
-      }
-      this.queued.push(bytes)
-      this.queuedBytes += bytes.length
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        queueMicrotask(this.flush)
-      }
-      return Effect.void
-    })
-  }
-
-  private readonly onWriteError = (error: Socket.SocketError): Effect.Effect<never, NetworkError> => {
-    this.failedWrite ??= networkError(error, this.peer.remote)
-    return Effect.fail(this.failedWrite)
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false
-    // While a flush still waits for the socket, this batch goes when it is done.
-    if (this.inFlight !== undefined || this.queued.length === 0) return
-    Effect.runFork(this.writeQueued())
-  }
-
-  /** Writes everything queued in one batch; the caller has checked that no flush is in flight. */
-  private writeQueued(): Effect.Effect<void> {
-    const batch = this.queued
-    this.queued = []
-    this.queuedBytes = 0
-    const done = Deferred.makeUnsafe<void>()
-    this.inFlight = done
-    const write = batch.length === 1 ? this.writer.write(batch[0] as Uint8Array) : this.writer.writeAll(batch as never)
-    return write.pipe(
-      Effect.catch((error: Socket.SocketError) => Effect.ignore(this.onWriteError(error))),
-      Effect.ensuring(this.settle(done))
-    )
-  }
-
-  /** Ends the write in flight (`done`) and schedules a flush of what was queued meanwhile. */
-  private settle(done: Deferred.Deferred<void>): Effect.Effect<void> {
-    return Effect.sync(() => {
-      this.inFlight = undefined
-      Deferred.doneUnsafe(done, Effect.void)
-      if (this.queued.length > 0 && !this.flushScheduled) {
-        this.flushScheduled = true
-        queueMicrotask(this.flush)
-      }
-    })
+  /** Bytes queued or held by the socket, not yet written. */
+  get pendingBytes(): number {
+    return this.heldBytes
   }
 
   /**
-   * Completes when every byte written so far has been handed to the socket. Closing runs it
-   * first, so replies written just before a close are delivered, not dropped.
+   * Queues bytes (the CONNECT tunnel's text, or an encoded packet) for the writer fiber. Waits
+   * while the queue holds more than its limit; fails once a write has failed or the connection
+   * has ended.
    */
-  flushNow(): Effect.Effect<void> {
+  write(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed | ConnectionDefect> {
+    return Effect.suspend(() => this.offer(bytes))
+  }
+
+  private offer(bytes: Uint8Array): Effect.Effect<void, NetworkError | ConnectionClosed | ConnectionDefect> {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.peer.ended !== undefined || this.closing) {
+      return Effect.fail(new ConnectionClosed({ detail: "the connection is closed", remote: this.peer.remote }))
+    }
+    if (this.heldBytes > 0 && this.heldBytes + bytes.length > this.limitBytes) {
+      const room = Deferred.makeUnsafe<void>()
+      this.waiting.push(room)
+      return Effect.andThen(
+        Deferred.await(room),
+        Effect.suspend(() => this.offer(bytes))
+      )
+    }
+    this.chunks.push(bytes)
+    this.heldBytes += bytes.length
+    this.lastSent = this.clock.currentTimeMillisUnsafe()
+    const idle = this.idle
+    if (idle !== undefined) {
+      this.idle = undefined
+      Deferred.doneUnsafe(idle, Effect.void)
+    }
+    return Effect.void
+  }
+
+  /**
+   * The writer fiber's loop: waits for bytes, hands everything queued to the socket in one
+   * batch, and again. Ends when {@link close} was called and everything is written; fails with
+   * the `NetworkError` of a failed write, failing every waiting writer with it too.
+   */
+  run(writer: Socket.Writer): Effect.Effect<void, NetworkError> {
+    const next: Effect.Effect<void, NetworkError> = Effect.suspend(() => {
+      const batch = this.chunks
+      if (!Arr.isReadonlyArrayNonEmpty(batch)) {
+        this.settleFlushes()
+        if (this.closing) return Effect.void
+        const idle = Deferred.makeUnsafe<void>()
+        this.idle = idle
+        return Effect.andThen(Deferred.await(idle), next)
+      }
+      this.chunks = []
+      let size = 0
+      for (const chunk of batch) size += chunk.length
+      this.writingSince = this.clock.currentTimeMillisUnsafe()
+      const write = batch.length === 1 ? writer.write(batch[0]) : writer.writeAll(batch)
+      return write.pipe(
+        Effect.catch((error: Socket.SocketError) => this.fail(networkError(error, this.peer.remote))),
+        Effect.andThen(
+          Effect.suspend(() => {
+            this.writingSince = undefined
+            this.heldBytes -= size
+            this.wakeWriters()
+            return next
+          })
+        )
+      )
+    })
+    return next
+  }
+
+  private fail(error: NetworkError): Effect.Effect<never, NetworkError> {
+    this.break(error)
+    return Effect.fail(error)
+  }
+
+  /** Fails later writes with `error` (the first one given), and every writer waiting now. */
+  break(error: NetworkError | ConnectionDefect): void {
+    this.failure ??= error
+    this.chunks = []
+    this.heldBytes = 0
+    this.wakeWriters()
+    this.settleFlushes()
+  }
+
+  private wakeWriters(): void {
+    // Woken writers check the room again: the first ones fill it, the rest wait once more.
+    const waiting = this.waiting
+    if (waiting.length === 0) return
+    this.waiting = []
+    for (const room of waiting) Deferred.doneUnsafe(room, Effect.void)
+  }
+
+  private settleFlushes(): void {
+    const flushing = this.flushing
+    if (flushing.length === 0) return
+    this.flushing = []
+    for (const flushed of flushing) Deferred.doneUnsafe(flushed, Effect.void)
+  }
+
+  /**
+   * Takes no more bytes, and lets the writer fiber end once it has written what is queued.
+   * Writers still waiting for room fail with `ConnectionClosed`.
+   */
+  close(): void {
+    this.closing = true
+    this.wakeWriters()
+    const idle = this.idle
+    if (idle !== undefined) {
+      this.idle = undefined
+      Deferred.doneUnsafe(idle, Effect.void)
+    }
+  }
+
+  /** Completes once everything queued so far has been handed to the socket (or a write failed). */
+  flush(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.failedWrite !== undefined) return Effect.void
-      if (this.inFlight !== undefined) return Effect.andThen(Deferred.await(this.inFlight), this.flushNow())
-      if (this.queued.length > 0) return Effect.andThen(this.writeQueued(), this.flushNow())
-      return Effect.void
+      if (this.failure !== undefined || (this.heldBytes === 0 && this.writingSince === undefined)) return Effect.void
+      const flushed = Deferred.makeUnsafe<void>()
+      this.flushing.push(flushed)
+      return Deferred.await(flushed)
     })
   }
 }

@@ -1,0 +1,185 @@
+/**
+ * What ends a connection when something goes wrong inside it: every fiber a connection or a
+ * server forks ends the connection on any exit, defects included, and no wait outlives its
+ * deadline.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as Socket from "effect/socket/Socket"
+import { TestClock } from "effect/testing"
+import { Client, type Connection, Field, Transport } from "../src/index.js"
+import * as MemorySocket from "../src/MemorySocket.js"
+import { advanceUntilDone, connectScripted, connectToServer, echo, scriptedPeer, serveScripted } from "./harness.js"
+import { capturingLogger, failureOf, type LogLine, must } from "./util.js"
+
+/**
+ * Bytes whose `length` throws: handed to a connection's reader as a socket chunk, they make the
+ * first decoding step throw, as a decoder bug would.
+ */
+const explodingChunk = (): Uint8Array => {
+  const bytes = new Uint8Array(40)
+  Object.defineProperty(bytes, "length", {
+    get: () => {
+      throw new RangeError("injected decoder failure")
+    }
+  })
+  return bytes
+}
+
+const errorLines = (lines: ReadonlyArray<LogLine>) => lines.filter((line) => line.level === "Error")
+
+describe("every fiber accounted for", () => {
+  it.effect("a decoding step that throws ends a client's connection: the waiting request fails with the cause", () => {
+    const lines: Array<LogLine> = []
+    return Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted()
+      const waiting = yield* Effect.forkChild(Effect.exit(connection.request("DSPC", "SWEP")))
+      yield* peer.readFields
+      yield* peer.write(explodingChunk())
+      const error = failureOf(yield* Fiber.join(waiting))
+      expect(error).toMatchObject({ _tag: "ConnectionDefect", remote: "node:9999" })
+      expect(error._tag === "ConnectionDefect" && error.cause).toBeInstanceOf(RangeError)
+      expect(yield* connection.closed).toBe(error)
+      // logged once, at Error level, with the remote
+      expect(errorLines(lines)).toHaveLength(1)
+      expect(must(errorLines(lines)[0]).annotations).toMatchObject({ ncp: "ConnectionDefect", remote: "node:9999" })
+      // and the fields stream fails too instead of waiting
+      const streamed = yield* Effect.exit(Stream.runDrain(connection.fields))
+      expect(failureOf(streamed)).toBe(error)
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  })
+
+  it.effect("a decoding step that throws on a server answers LINK ERRO 500 and ends that connection", () => {
+    const lines: Array<LogLine> = []
+    return Effect.gen(function* () {
+      const { peer, serverFiber } = yield* serveScripted(echo)
+      yield* peer.write(explodingChunk())
+      const { packet } = yield* peer.readFields
+      expect(packet.type).toBe("LINK")
+      const erro = must(packet.fields[0])
+      expect(erro.name).toBe("ERRO")
+      expect(Field.toRecord(erro)).toEqual({ ERRO: "Server error", ERRC: 500 })
+      yield* Fiber.join(serverFiber)
+      expect(errorLines(lines)).toHaveLength(1)
+      expect(must(errorLines(lines)[0]).annotations).toMatchObject({ ncp: "ConnectionDefect", remote: "scripted" })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  })
+
+  it.effect("a handler that throws before returning an Effect gets LINK ERRO 500, logged as a handler failure", () => {
+    const lines: Array<LogLine> = []
+    const throwing = (_: Connection.Connection): Effect.Effect<void> => {
+      throw new Error("handler bug")
+    }
+    return Effect.gen(function* () {
+      const { connection, serverFiber } = yield* connectToServer(throwing)
+      const closed = yield* connection.closed
+      expect(closed).toMatchObject({ _tag: "CommandError", packetType: "LINK", fieldName: "ERRO", code: 500 })
+      yield* Fiber.join(serverFiber)
+      expect(lines.filter((line) => line.annotations.ncp === "HandlerFailed")).toHaveLength(1)
+      expect(lines.some((line) => line.message.includes("before the handshake"))).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  })
+
+  it.effect("a handler whose Effect dies gets LINK ERRO 500", () =>
+    Effect.gen(function* () {
+      const { connection } = yield* connectToServer(() => Effect.die(new Error("handler bug")))
+      expect(yield* connection.closed).toMatchObject({ _tag: "CommandError", code: 500 })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
+  )
+
+  it.effect("a socket writer that throws ends the connection with ConnectionDefect instead of hanging", () => {
+    const lines: Array<LogLine> = []
+    return Effect.gen(function* () {
+      // The client's socket writer throws from its third write on: after CCRE and CARE.
+      const ends: Array<MemorySocket.MemorySocket> = []
+      let writes = 0
+      const transport = Layer.succeed(Transport.Transport)({
+        connect: () =>
+          Effect.map(MemorySocket.pair(), ([client, server]) => {
+            ends.push(server)
+            return Socket.make({
+              reader: client.reader,
+              writer: Effect.map(client.writer, (writer) => ({
+                write: (chunk: Uint8Array | string | Socket.CloseEvent) => {
+                  if (!Socket.isCloseEvent(chunk) && ++writes > 2) throw new RangeError("injected writer failure")
+                  return writer.write(chunk)
+                },
+                writeAll: writer.writeAll
+              }))
+            })
+          }),
+        hostname: "test-host",
+        username: "test-user"
+      })
+      const connecting = yield* Effect.forkChild(
+        Client.connect({ host: "node", timeout: 30 }).pipe(Effect.provide(transport))
+      )
+      yield* Effect.yieldNow
+      const peer = yield* scriptedPeer(must(ends[0]))
+      yield* peer.send("LINK", "HELO", 0)
+      yield* peer.readFields
+      yield* peer.send("LINK", "SCAR", 1, [["LINK", { type: "i32", value: 30 }]])
+      yield* peer.readFields
+      yield* peer.send("LINK", "SCON", 2)
+      const connection = yield* Fiber.join(connecting)
+      const error = failureOf(yield* Effect.exit(connection.request("DSPC", "SWEP")))
+      expect(error).toMatchObject({ _tag: "ConnectionDefect" })
+      expect(error._tag === "ConnectionDefect" && error.cause).toBeInstanceOf(RangeError)
+      expect(errorLines(lines)).toHaveLength(1)
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  })
+})
+
+describe("request deadlines", () => {
+  it.effect("a request with a timeout fails with NetworkTimeout naming the command; the connection stays open", () =>
+    Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted()
+      const waiting = yield* Effect.forkChild(
+        Effect.exit(connection.request("DSPC", "SWEP", {}, { timeout: "5 seconds" }))
+      )
+      yield* peer.readFields
+      yield* TestClock.adjust(4999)
+      expect(waiting.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust(1)
+      expect(failureOf(yield* Fiber.join(waiting))).toMatchObject({
+        _tag: "NetworkTimeout",
+        seconds: 5,
+        command: "DSPC SWEP",
+        remote: "node:9999"
+      })
+      // still open: the next request gets its reply
+      const next = yield* Effect.forkChild(connection.request("STAT", "STAT", {}, { timeout: "5 seconds" }))
+      const { packet } = yield* peer.readFields
+      yield* peer.send("STAT", "STAT", must(packet.fields[0]).id, { OK: 1 })
+      expect(Field.get(yield* Fiber.join(next), "OK")).toBe(1)
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("requestTimeout is the default for request and for each recv of a Response", () =>
+    Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted({ requestTimeout: "2 seconds" })
+      const request = yield* Effect.forkChild(connection.request("DSPC", "TIME"))
+      yield* peer.readFields
+      const requestExit = yield* advanceUntilDone(request, 500)
+      expect(failureOf(requestExit)).toMatchObject({ _tag: "NetworkTimeout", command: "DSPC TIME", seconds: 2 })
+
+      const response = yield* connection.send("DSPC", "SWEP")
+      const { packet } = yield* peer.readFields
+      yield* peer.send("DSPC", "SWEP", must(packet.fields[0]).id, { N: 1 })
+      expect(Field.get(yield* response.recv, "N")).toBe(1)
+      const second = yield* Effect.forkChild(response.recv)
+      const secondExit = yield* advanceUntilDone(second, 500)
+      expect(failureOf(secondExit)).toMatchObject({ _tag: "NetworkTimeout", command: "DSPC SWEP" })
+      // a per-call timeout overrides the default
+      const patient = yield* Effect.forkChild(
+        Effect.exit(connection.request("DSPC", "SLOW", {}, { timeout: "1 minute" }))
+      )
+      // (well past the 2 s default, short of the connection's 30 s receive timeout)
+      yield* TestClock.adjust(20_000)
+      expect(patient.pollUnsafe()).toBeUndefined()
+    }).pipe(Effect.scoped)
+  )
+})

@@ -74,14 +74,24 @@ export interface ClientOptions {
   readonly username?: string | undefined
   /** Password for the CONNECT tunnel. */
   readonly password?: Redacted.Redacted<string> | string | undefined
-  /** The largest packet accepted, in bytes. Default 64 MiB. */
+  /** The largest packet accepted, in bytes; a larger one ends the connection. Default 64 MiB. */
   readonly maxPacketBytes?: number | undefined
+  /**
+   * What received data may hold, in bytes: the packet being framed plus the decoded fields no
+   * one has taken yet (Responses, `fields` streams, the inbox; each field counted at an
+   * estimate of its memory). When it is full, reading pauses until fields are taken, which is
+   * backpressure to the node. The packet being framed never waits. Default 64 MiB, room for
+   * one of the largest captures.
+   */
+  readonly maxBufferedBytes?: number | undefined
+  /** Outgoing bytes held before a send waits for the socket. Default 1 MiB. */
+  readonly maxWriteBufferBytes?: number | undefined
   /** Fields a Response or `fields` stream holds before reading pauses. Default 64. */
   readonly bufferCapacity?: number | undefined
   /**
-   * Unclaimed fields (no Response matched them) kept for `recv`/`recvField`; beyond it the
-   * oldest is dropped with a logged warning, so that unread unsolicited fields never stop the
-   * replies. Default 1024.
+   * Unclaimed fields (no Response matched them) kept for `recv`/`recvField`; beyond it, or
+   * beyond `maxBufferedBytes` of them, the oldest are dropped with a logged warning, so that
+   * unread unsolicited fields never stop the replies. Default 1024.
    */
   readonly inboxCapacity?: number | undefined
 }
@@ -111,7 +121,13 @@ export const connect = Effect.fn("Client.connect")(function* (
   const scope = yield* Scope.fork(parent)
   return yield* Effect.gen(function* () {
     const socket = yield* transport.connect({ host: options.host, port, tls, timeout })
-    const wire = yield* makeWire(socket, { remote, maxPacketBytes: options.maxPacketBytes })
+    const maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024
+    const wire = yield* makeWire(socket, {
+      remote,
+      maxPacketBytes: options.maxPacketBytes,
+      maxBufferedBytes,
+      maxWriteBufferBytes: options.maxWriteBufferBytes
+    })
     if (tls !== false || options.username !== undefined || options.password !== undefined) {
       const password = options.password ?? ""
       yield* Tunnel.client(
@@ -132,10 +148,11 @@ export const connect = Effect.fn("Client.connect")(function* (
       },
       timeout
     )
-    return yield* Connection.make(
+    const { connection } = yield* Connection.make(
       wire,
       {
         timeout: agreement.timeout,
+        stallTimeout: agreement.timeout > 0 ? agreement.timeout : timeout,
         requestTimeout: options.requestTimeout,
         autoErro: options.autoErro ?? true,
         autoWarn: options.autoWarn ?? true,
@@ -143,10 +160,12 @@ export const connect = Effect.fn("Client.connect")(function* (
         bufferCapacity: options.bufferCapacity ?? 64,
         inboxCapacity: options.inboxCapacity ?? 1024,
         inboxOverflow: "dropOldest",
+        inboxBytes: maxBufferedBytes,
         nextFieldId: agreement.nextFieldId
       },
       scope
     )
+    return connection
   }).pipe(
     Scope.provide(scope),
     Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))

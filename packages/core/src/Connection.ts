@@ -157,6 +157,12 @@ export interface Connection {
  */
 export interface ConnectionConfig extends RouterConfig {
   readonly timeout: number
+  /**
+   * How long the socket may hold bytes the peer does not read before the connection is
+   * dropped, in seconds (0: never). Usually the agreed timeout; for a legacy peer (timeout 0)
+   * the side's own configured timeout.
+   */
+  readonly stallTimeout: number
   /** The default deadline for each reply of a request, or `undefined` for none. */
   readonly requestTimeout?: Duration.Input | undefined
   /** Field ids: the next one to give out. */
@@ -174,7 +180,18 @@ export interface ConnectionConfig extends RouterConfig {
  * scope's closing causes): a typed failure ends it with that error, a defect with a
  * `ConnectionDefect` carrying the cause, logged once at Error level.
  */
-export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Connection> =>
+/** An open connection, and what its server does with it when it shuts down. */
+export interface Opened {
+  readonly connection: Connection
+  /**
+   * Stops delivering received fields: the `fields` streams and `recv` end (as at a graceful
+   * close) once they have handed out what is queued. Writing goes on, so replies in flight are
+   * still sent.
+   */
+  readonly stopReceiving: (reason: ConnectionClosed) => void
+}
+
+export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Opened> =>
   Effect.gen(function* () {
     const router = new Router(wire, config)
     const terminate = (error: ConnectionError) => Effect.sync(() => router.terminate(error))
@@ -213,7 +230,9 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       scope
     )
     yield* Effect.forkIn(keepAlive(wire, config.timeout).pipe(endOnExit("keep-alive")), scope)
-    if (config.timeout > 0) yield* Effect.forkIn(watchdog(wire, config.timeout).pipe(endOnExit("watchdog")), scope)
+    if (config.timeout > 0 || config.stallTimeout > 0) {
+      yield* Effect.forkIn(watchdog(wire, config.timeout, config.stallTimeout).pipe(endOnExit("watchdog")), scope)
+    }
     // The writer fiber belongs to the wire (the handshake writes too); when it breaks, the
     // connection ends with its error.
     yield* Effect.forkIn(Deferred.await(wire.broken).pipe(endOnExit("writer")), scope)
@@ -333,5 +352,5 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       close: Scope.close(scope, Exit.void),
       closed: Deferred.await(router.ended)
     }
-    return connection
+    return { connection, stopReceiving: (reason) => router.stopReceiving(reason) }
   })

@@ -35,5 +35,6 @@ export const answers = {
   forbidden: "HTTP/1.1 403 Forbidden\r\nServer: effect-ncp\r\nContent-Length: 0\r\n\r\n",
   methodNotAllowed:
     "HTTP/1.1 405 Method Not Allowed\r\nServer: effect-ncp\r\nAllow: CONNECT\r\nContent-Length: 0\r\n\r\n",
-  badRequest: "HTTP/1.1 400 Bad Request\r\nServer: effect-ncp\r\nContent-Length: 0\r\n\r\n"
+  badRequest: "HTTP/1.1 400 Bad Request\r\nServer: effect-ncp\r\nContent-Length: 0\r\n\r\n",
+  unavailable: "HTTP/1.1 503 Service Unavailable\r\nServer: effect-ncp\r\nContent-Length: 0\r\n\r\n"
 } as const

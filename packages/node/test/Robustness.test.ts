@@ -152,7 +152,8 @@ describe("backpressure", () => {
                 })
               )
             ),
-          { bufferCapacity: 4 }
+          // 1 MiB commands: above the server's default packet limit
+        { bufferCapacity: 4, maxPacketBytes: 2 * MiB, maxBufferedBytes: 4 * MiB }
         )
         const connection = yield* connect(port)
         const payload = new Uint8Array(size)

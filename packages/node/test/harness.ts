@@ -19,11 +19,14 @@ import { NodeNcp } from "../src/index.js"
 
 export const HOST = "127.0.0.1"
 
-/** Serves `handler` on a free port of 127.0.0.1 for the current scope. */
+/**
+ * Serves `handler` on a free port of 127.0.0.1 for the current scope. Without a shutdown grace
+ * unless asked: many handlers here never end, and each would hold the test's end for the grace.
+ */
 export const serve = <E>(
   handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
   options: Omit<NodeNcp.ServeOptions, "host" | "port"> = {}
-) => NodeNcp.make(handler, { host: HOST, port: 0, ...options })
+) => NodeNcp.make(handler, { host: HOST, port: 0, shutdownGrace: 0, ...options })
 
 export const connect = (port: number, options: Omit<NodeNcp.ConnectOptions, "host" | "port"> = {}) =>
   NodeNcp.connect({ host: HOST, port, timeout: 30, ...options })

@@ -25,21 +25,40 @@ export const keepAlive = (wire: Wire, timeout: number): Effect.Effect<never, Con
       )
 
 /**
- * Fails with a `NetworkTimeout` once a pull has waited `timeout` seconds for bytes (only time
- * spent waiting for the peer counts, not time spent waiting for a slow consumer). One timer per
- * period rather than one per pull.
+ * Fails with a `NetworkTimeout` once the peer has made no progress for the timeout, in either
+ * direction: a pull has waited `timeout` seconds for bytes (only time spent waiting for the
+ * peer counts, not time spent waiting for a slow consumer), or the socket has held bytes the
+ * peer did not read for `stallTimeout` seconds. So a peer that stops reading is dropped like one
+ * that stops writing. One timer per period rather than one per pull.
+ *
+ * `timeout` 0 (a legacy peer) checks only what the peer reads.
  */
-export const watchdog = (wire: Wire, timeout: number): Effect.Effect<never, ConnectionError> => {
-  const limit = timeout * 1000
+export const watchdog = (wire: Wire, timeout: number, stallTimeout: number): Effect.Effect<never, ConnectionError> => {
+  const readLimit = timeout * 1000
+  const writeLimit = stallTimeout * 1000
+  const period = Math.min(readLimit > 0 ? readLimit : writeLimit, writeLimit > 0 ? writeLimit : readLimit, 1000)
   return Effect.forever(
     Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<void, ConnectionError> => {
-      const since = wire.waitingSince
-      if (since !== undefined && now - since >= limit) {
+      const waiting = wire.waitingSince
+      if (readLimit > 0 && waiting !== undefined && now - waiting >= readLimit) {
         return Effect.fail(
           new NetworkTimeout({ seconds: timeout, during: "waiting for the next packet", remote: wire.remote })
         )
       }
-      return Effect.sleep(since === undefined ? Math.min(limit, 1000) : since + limit - now)
+      const writing = wire.writingSince
+      if (writeLimit > 0 && writing !== undefined && now - writing >= writeLimit) {
+        return Effect.fail(
+          new NetworkTimeout({
+            seconds: stallTimeout,
+            during: "waiting for the peer to read what was sent",
+            remote: wire.remote
+          })
+        )
+      }
+      let next = now + period
+      if (readLimit > 0 && waiting !== undefined) next = Math.min(next, waiting + readLimit)
+      if (writeLimit > 0 && writing !== undefined) next = Math.min(next, writing + writeLimit)
+      return Effect.sleep(Math.max(1, next - now))
     })
   )
 }

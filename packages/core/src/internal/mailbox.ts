@@ -2,11 +2,17 @@
  * A bounded, selective mailbox: the routing primitive of connections.
  *
  * `take` can wait for the first item matching a predicate while other items stay queued, which
- * `Queue` cannot do; `offer` waits while the mailbox is full, so a slow reader slows the socket
- * reader instead of growing memory or dropping items.
+ * `Queue` cannot do. An offer that finds the mailbox full returns an Effect that waits for room,
+ * so a slow reader slows the socket reader instead of growing memory or dropping items.
+ *
+ * Items may carry a cost in bytes (an estimate of the memory they hold): queued items count
+ * against the mailbox's `ByteBudget` until they are taken, so that what a connection holds is
+ * bounded in bytes, not only in items.
  */
+import * as Arr from "effect/Array"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import type { ByteBudget } from "./budget.js"
 
 interface Waiter<A, E> {
   readonly match: (item: A) => boolean
@@ -19,70 +25,77 @@ const all = () => true
 
 export class Mailbox<A, E> {
   private buffer: Array<A> = []
+  private costs: Array<number> = []
+  private bytes = 0
   private waiters: Array<Waiter<A, E>> = []
   private spaceWaiters: Array<Deferred.Deferred<void>> = []
   private terminal: { readonly error: E } | undefined
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    /** The most items queued before an offer waits (or, dropping, the oldest goes). */
+    readonly capacity: number,
+    /** What queued items count against, if anything. */
+    private readonly budget?: ByteBudget | undefined
+  ) {}
 
+  /** Items queued now. */
   get size(): number {
     return this.buffer.length
   }
 
-  get isDone(): boolean {
-    return this.terminal !== undefined
+  /** The cost of the items queued now. */
+  get heldBytes(): number {
+    return this.bytes
   }
 
-  /**
-   * Delivers an item to the first waiter it matches, or queues it; waits while the mailbox is
-   * full. Returns `false` when the mailbox has ended (the item is discarded: nobody can take it).
-   */
-  offer(item: A): Effect.Effect<boolean> {
-    return Effect.suspend(() => {
-      if (this.terminal !== undefined) return Effect.succeed(false)
-      if (this.deliver(item)) return Effect.succeed(true)
-      if (this.buffer.length < this.capacity) {
-        this.buffer.push(item)
-        return Effect.succeed(true)
-      }
-      const space = Deferred.makeUnsafe<void>()
-      this.spaceWaiters.push(space)
-      return Effect.andThen(Deferred.await(space), this.offer(item))
-    })
-  }
-
-  /**
-   * Delivers or queues an item without waiting; when the mailbox is full, drops the oldest
-   * queued item to make room and returns it.
-   */
-  offerDroppingOldest(item: A): A | undefined {
-    if (this.terminal !== undefined || this.deliver(item)) return undefined
+  private push(item: A, cost: number): void {
     this.buffer.push(item)
-    return this.buffer.length > this.capacity ? this.buffer.shift() : undefined
+    this.costs.push(cost)
+    this.bytes += cost
+    this.budget?.take(cost)
+  }
+
+  private remove(index: number): A {
+    const [item] = this.buffer.splice(index, 1) as [A]
+    const [cost] = this.costs.splice(index, 1) as [number]
+    this.bytes -= cost
+    this.budget?.give(cost)
+    return item
   }
 
   /**
-   * Delivers or queues an item now, returning `undefined`; when the mailbox is full, returns
-   * an Effect that waits for room and then offers it. An ended mailbox discards the item.
+   * Delivers an item to the first waiter it matches, or queues it, returning `undefined`; when
+   * the mailbox is full, returns an Effect that waits for room and then offers it. An ended
+   * mailbox discards the item.
    */
-  offerNow(item: A): Effect.Effect<void> | undefined {
+  offerNow(item: A, cost = 0): Effect.Effect<void> | undefined {
     if (this.terminal !== undefined || this.deliver(item)) return undefined
     if (this.buffer.length < this.capacity) {
-      this.buffer.push(item)
+      this.push(item, cost)
       return undefined
     }
     const space = Deferred.makeUnsafe<void>()
     this.spaceWaiters.push(space)
     return Effect.andThen(
       Deferred.await(space),
-      Effect.suspend(() => this.offerNow(item) ?? Effect.void)
+      Effect.suspend(() => this.offerNow(item, cost) ?? Effect.void)
     )
   }
 
-  /** Like {@link offer}, without waiting: queues beyond the capacity if it must. */
-  offerUnsafe(item: A): void {
-    if (this.terminal !== undefined) return
-    if (!this.deliver(item)) this.buffer.push(item)
+  /**
+   * Delivers or queues an item without waiting. Then, while more than `capacity` items or more
+   * than `maxBytes` of cost are queued, drops the oldest (the newest always stays). Returns how
+   * many were dropped.
+   */
+  offerDroppingOldest(item: A, cost: number, maxBytes: number): number {
+    if (this.terminal !== undefined || this.deliver(item)) return 0
+    this.push(item, cost)
+    let dropped = 0
+    while (this.buffer.length > this.capacity || (this.bytes > maxBytes && this.buffer.length > 1)) {
+      this.remove(0)
+      dropped++
+    }
+    return dropped
   }
 
   private deliver(item: A): boolean {
@@ -104,7 +117,7 @@ export class Mailbox<A, E> {
     return Effect.suspend(() => {
       const index = match === all ? (this.buffer.length > 0 ? 0 : -1) : this.buffer.findIndex(match)
       if (index >= 0) {
-        const [item] = this.buffer.splice(index, 1) as [A]
+        const item = this.remove(index)
         this.wakeOffer()
         return Effect.succeed(item)
       }
@@ -115,8 +128,10 @@ export class Mailbox<A, E> {
         Effect.onInterrupt(() =>
           Effect.sync(() => {
             // An item handed over at the moment of interruption goes back, so none is lost.
-            if (waiter.delivered) this.buffer.unshift(waiter.item as A)
-            else this.waiters = this.waiters.filter((w) => w !== waiter)
+            if (waiter.delivered) {
+              this.buffer.unshift(waiter.item as A)
+              this.costs.unshift(0)
+            } else this.waiters = this.waiters.filter((w) => w !== waiter)
           })
         )
       )
@@ -126,12 +141,8 @@ export class Mailbox<A, E> {
   /** Every queued item (at least one), waiting for one; fails once the mailbox has ended and is empty. */
   takeAll(): Effect.Effect<readonly [A, ...Array<A>], E> {
     return Effect.suspend(() => {
-      if (this.buffer.length > 0) {
-        const items = this.buffer as unknown as readonly [A, ...Array<A>]
-        this.buffer = []
-        this.wakeOffer()
-        return Effect.succeed(items)
-      }
+      const items = this.drain()
+      if (Arr.isArrayNonEmpty(items)) return Effect.succeed(items)
       return Effect.map(this.take(), (item): readonly [A, ...Array<A>] => [item])
     })
   }
@@ -145,7 +156,11 @@ export class Mailbox<A, E> {
   /** Takes every queued item now, without waiting. */
   drain(): Array<A> {
     const items = this.buffer
+    if (items.length === 0) return []
     this.buffer = []
+    this.costs = []
+    this.budget?.give(this.bytes)
+    this.bytes = 0
     this.wakeOffer()
     return items
   }
@@ -160,13 +175,15 @@ export class Mailbox<A, E> {
     this.spaceWaiters = []
   }
 
+  /** Ends the mailbox and discards what it holds: nobody will take it. */
+  discard(error: E): void {
+    this.end(error)
+    this.drain()
+  }
+
   /** Fails every waiting take with `error` without ending the mailbox. */
   failWaiters(error: E): void {
     for (const waiter of this.waiters) Deferred.doneUnsafe(waiter.deferred, Effect.fail(error))
     this.waiters = []
-  }
-
-  get hasWaiters(): boolean {
-    return this.waiters.length > 0
   }
 }

@@ -46,6 +46,26 @@ export interface RouterConfig {
    */
   readonly inboxCapacity: number
   readonly inboxOverflow: "backpressure" | "dropOldest"
+  /** With `"dropOldest"`: the most (estimated) bytes of fields the inbox keeps. */
+  readonly inboxBytes?: number | undefined
+}
+
+// What a decoded field is taken to hold, for memory budgets: its objects (the field, the
+// IncomingField around it, its reply function, each param and value) beyond the bytes of its
+// values. Estimates, on the high side.
+const FIELD_COST = 256
+const PARAM_COST = 64
+
+/** The estimated bytes a decoded field holds while it waits in a mailbox. */
+export const fieldCost = (field: Field.Field): number => {
+  let cost = FIELD_COST
+  const params = field.params
+  for (let i = 0; i < params.length; i++) {
+    const value = (params[i] as Field.Param).value
+    const v = value.value
+    cost += PARAM_COST + (typeof v === "string" ? v.length * 2 : typeof v === "object" ? v.byteLength : 0)
+  }
+  return cost
 }
 
 /** Sent fields a Response waits for: name and id of each. */
@@ -70,6 +90,8 @@ export const itemMatches = (packetType: string, name: string) => (item: Item) =>
 
 const isClosed = (error: ConnectionError): boolean => error._tag === "ConnectionClosed"
 
+const highestBit = (n: number): number => (n === 0 ? -1 : 31 - Math.clz32(n))
+
 export class Router {
   readonly inbox: Mailbox<Item, ConnectionError>
   /** Completes when the connection has ended, with the reason. */
@@ -78,6 +100,8 @@ export class Router {
   private readonly subscribers = new Set<Mailbox<Received, ConnectionError>>()
   private readonly allResponses = new Set<Mailbox<Item, ConnectionError>>()
   private terminal: ConnectionError | undefined
+  /** Why fields are no longer delivered, once they are not. */
+  private stopped: ConnectionClosed | undefined
   private dropped = 0
   // One shared error for every released Response: building an error captures a stack trace,
   // too costly to do once per request.
@@ -87,12 +111,22 @@ export class Router {
     private readonly wire: Wire,
     private readonly config: RouterConfig
   ) {
-    this.inbox = new Mailbox<Item, ConnectionError>(config.inboxCapacity)
+    this.inbox = new Mailbox<Item, ConnectionError>(config.inboxCapacity, wire.readBudget)
   }
 
   /** The error that ended the connection, once it has ended. */
   get terminated(): ConnectionError | undefined {
     return this.terminal
+  }
+
+  /**
+   * Stops delivering fields: later ones are dropped, and the inbox and the `fields` streams end
+   * with `reason` once they have handed out what they hold. Responses are left alone.
+   */
+  stopReceiving(reason: ConnectionClosed): void {
+    this.stopped ??= reason
+    this.inbox.end(reason)
+    for (const mailbox of this.subscribers) mailbox.end(reason)
   }
 
   /** Ends routing: every waiting take fails with `error`, later ones once their mailbox is empty. */
@@ -147,13 +181,17 @@ export class Router {
   }
 
   private logInboxOverflow(count: number) {
+    const bytes = this.config.inboxBytes
     return Effect.logWarning(
-      `${count} unclaimed field(s) dropped: the inbox holds ${this.config.inboxCapacity}; read them with recv, recvField or fields, or claim them with a Response`
+      `${count} unclaimed field(s) dropped so far: the inbox keeps the newest ${this.config.inboxCapacity} fields${
+        bytes === undefined ? "" : ` and at most ${bytes} bytes of them`
+      }; read them with recv, recvField or fields, or claim them with a Response`
     ).pipe(Effect.annotateLogs({ ncp: "InboxOverflow", remote: this.wire.remote, dropped: count }))
   }
 
   /** Routes one field: `undefined` when it was delivered, an Effect only for what must wait. */
   private route(packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined {
+    if (this.stopped !== undefined) return undefined
     const config = this.config
     if (config.autoErro && field.name === "ERRO") {
       const error = CommandError.fromField(packet.type, field)
@@ -181,6 +219,7 @@ export class Router {
   }
 
   private deliver(packet: Packet, field: Field.Field, received: Received, item: Item): Effect.Effect<void> | undefined {
+    const cost = fieldCost(field)
     let waits: Array<Effect.Effect<void>> | undefined
     let claimed = false
     const registered = this.responses.get(field.id)
@@ -188,23 +227,27 @@ export class Router {
       for (const registration of registered) {
         if (registration.packetType === packet.type && registration.name === field.name) {
           claimed = true
-          const wait = registration.mailbox.offerNow(item)
+          const wait = registration.mailbox.offerNow(item, cost)
           if (wait !== undefined) (waits ??= []).push(wait)
         }
       }
     }
     for (const mailbox of this.subscribers) {
-      const wait = mailbox.offerNow(received)
+      const wait = mailbox.offerNow(received, cost)
       if (wait !== undefined) (waits ??= []).push(wait)
     }
     if (!claimed && this.subscribers.size === 0) {
       if (this.config.inboxOverflow === "backpressure") {
-        const wait = this.inbox.offerNow(item)
+        const wait = this.inbox.offerNow(item, cost)
         if (wait !== undefined) (waits ??= []).push(wait)
-      } else if (this.inbox.offerDroppingOldest(item) !== undefined) {
-        const dropped = ++this.dropped
-        // One warning per power of two: visible, without a log line per field.
-        if ((dropped & (dropped - 1)) === 0) (waits ??= []).push(this.logInboxOverflow(dropped))
+      } else {
+        const dropped = this.inbox.offerDroppingOldest(item, cost, this.config.inboxBytes ?? Number.POSITIVE_INFINITY)
+        if (dropped > 0) {
+          const before = this.dropped
+          this.dropped += dropped
+          // One warning each time the count passes a power of two: visible, without a log line per field.
+          if (highestBit(this.dropped) !== highestBit(before)) (waits ??= []).push(this.logInboxOverflow(this.dropped))
+        }
       }
     }
     if (waits === undefined) return undefined
@@ -249,7 +292,7 @@ export class Router {
 
   /** Registers a Response for the sent fields, before they go out. */
   register(packetType: string, sent: Sent): Mailbox<Item, ConnectionError> {
-    const mailbox = new Mailbox<Item, ConnectionError>(this.config.bufferCapacity)
+    const mailbox = new Mailbox<Item, ConnectionError>(this.config.bufferCapacity, this.wire.readBudget)
     if (this.terminal !== undefined) mailbox.end(this.terminal)
     this.allResponses.add(mailbox)
     for (const [name, id] of sent) {
@@ -270,21 +313,23 @@ export class Router {
       if (kept.length === 0) this.responses.delete(id)
       else this.responses.set(id, kept)
     }
-    // Unblock a routing fiber waiting on this mailbox: nobody will read it any more.
-    mailbox.end(this.responseClosed())
+    // Unblock a routing fiber waiting on this mailbox, and give back what it holds: nobody
+    // will read it any more.
+    mailbox.discard(this.responseClosed())
   }
 
   private readonly subscribe = Effect.acquireRelease(
     Effect.sync(() => {
-      const mailbox = new Mailbox<Received, ConnectionError>(this.config.bufferCapacity)
-      if (this.terminal !== undefined) mailbox.end(this.terminal)
+      const mailbox = new Mailbox<Received, ConnectionError>(this.config.bufferCapacity, this.wire.readBudget)
+      const ended = this.terminal ?? this.stopped
+      if (ended !== undefined) mailbox.end(ended)
       this.subscribers.add(mailbox)
       return mailbox
     }),
     (mailbox) =>
       Effect.sync(() => {
         this.subscribers.delete(mailbox)
-        mailbox.end(new ConnectionClosed({ detail: "the fields stream ended", remote: this.wire.remote }))
+        mailbox.discard(new ConnectionClosed({ detail: "the fields stream ended", remote: this.wire.remote }))
       })
   )
 

@@ -32,6 +32,7 @@ import { encodePacket } from "../Encoder.js"
 import type * as Field from "../Field.js"
 import { PacketFramer } from "../Framing.js"
 import * as Timestamp from "../Timestamp.js"
+import { ByteBudget } from "./budget.js"
 import { networkError } from "./socketError.js"
 import { Outbox } from "./writer.js"
 
@@ -39,6 +40,13 @@ export interface WireOptions {
   readonly remote: string
   readonly maxPacketBytes?: number | undefined
   readonly info?: Uint8Array | undefined
+  /**
+   * What received data may hold before reading pauses: the packet being framed plus decoded
+   * fields not yet taken (their estimated cost). Default 64 MiB.
+   */
+  readonly maxBufferedBytes?: number | undefined
+  /** A budget every received byte also counts against: a server's total. */
+  readonly totalBudget?: ByteBudget | undefined
   /** The most outgoing bytes held before writers wait. Default 1 MiB. */
   readonly maxWriteBufferBytes?: number | undefined
 }
@@ -60,6 +68,11 @@ export class Wire {
   private readonly info: Uint8Array
   private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
+  /**
+   * What received data holds: bytes in the framer, and the cost of decoded fields queued for
+   * Responses, subscribers and the inbox (routing's mailboxes count against it).
+   */
+  readonly readBudget: ByteBudget
   /** Fails with what broke the writer: a failed write, or a defect in the writer fiber. */
   readonly broken = Deferred.makeUnsafe<never, ConnectionError>()
 
@@ -70,6 +83,7 @@ export class Wire {
     readonly clock: Clock.Clock
   ) {
     this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
+    this.readBudget = new ByteBudget(options.maxBufferedBytes ?? 64 * 1024 * 1024, options.totalBudget)
     // The pull, stamped for the receive-timeout watchdog.
     const stopWaiting = Effect.sync(() => {
       this.waitingSinceMillis = undefined
@@ -133,14 +147,24 @@ export class Wire {
   /** Gives back bytes read past the end of something else (a tunnel head): packets come next. */
   unread(bytes: Uint8Array): void {
     this.framer.push(bytes)
+    this.readBudget.take(bytes.length)
   }
 
   /**
    * Pulls the next chunk into the framer. The end of input fails: with `ConnectionClosed`
    * between packets, with a `Truncated` `DecodeError` inside one.
+   *
+   * While decoded fields nobody has taken yet fill the read budget (or the server's total),
+   * it waits for them to be taken before reading on: backpressure to the peer. The packet being
+   * framed never waits, so one always completes.
    */
   fill(): Effect.Effect<void, ConnectionError> {
-    return Effect.flatMap(this.pullBytes(), (bytes): Effect.Effect<void, ConnectionError> => {
+    return this.filling
+  }
+
+  private readonly pullIntoFramer: Effect.Effect<void, ConnectionError> = Effect.flatMap(
+    Effect.suspend(() => this.pullBytes()),
+    (bytes): Effect.Effect<void, ConnectionError> => {
       if (bytes === undefined) {
         return Effect.fail(
           this.framer.end() ??
@@ -148,16 +172,26 @@ export class Wire {
         )
       }
       this.framer.push(bytes)
+      this.readBudget.take(bytes.length)
       return Effect.void
-    })
-  }
+    }
+  )
+
+  private readonly filling: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+    const budget = this.readBudget
+    return budget.full && budget.used > this.framer.pending
+      ? Effect.andThen(budget.room, this.pullIntoFramer)
+      : this.pullIntoFramer
+  })
 
   /** The next whole packet the framer holds, decoded, or `undefined` when it needs more bytes. */
   nextDecoded(): Result.Result<Decoded, DecodeError> | undefined {
     const offset = this.framer.offset
     const next = this.framer.next()
     if (next === undefined) return undefined
-    return next instanceof DecodeError ? Result.fail(next) : decodePacket(next, { baseOffset: offset })
+    if (next instanceof DecodeError) return Result.fail(next)
+    this.readBudget.give(next.length)
+    return decodePacket(next, { baseOffset: offset })
   }
 
   /** The next whole packet, decoded; its decode warnings are logged. */
@@ -212,6 +246,24 @@ export class Wire {
   closeWriter(): void {
     this.outbox.close()
   }
+
+  /** Whether closing drops what is still queued and aborts the socket, rather than flush first. */
+  get aborting(): boolean {
+    return this.abortRequested
+  }
+
+  /**
+   * Makes closing abort the socket at once, and cuts short a close already flushing: for a
+   * server whose shutdown grace has run out.
+   */
+  abortNow(): void {
+    this.abortRequested = true
+    Deferred.doneUnsafe(this.abortSignal, Effect.void)
+  }
+
+  private abortRequested = false
+  /** Completes when {@link abortNow} is called. */
+  readonly abortSignal = Deferred.makeUnsafe<void>()
 
   /** Encodes and writes one packet stamped with the Clock's time. */
   writePacket(
@@ -310,16 +362,16 @@ export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Ef
     // was written, then close. Bounded, so a peer that stopped reading cannot hold the close
     // forever: past the bound the socket is aborted, since a graceful close would wait for that
     // peer too.
+    const abort = Effect.ignore(writer.write(new Socket.CloseEvent(1006, "the peer stopped reading")))
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         wire.closeWriter()
-        return Fiber.await(writing)
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: FLUSH_ON_CLOSE,
-          orElse: () => Effect.ignore(writer.write(new Socket.CloseEvent(1006, "the peer stopped reading")))
-        })
-      )
+        if (wire.aborting) return abort
+        return Effect.raceFirst(Effect.asVoid(Fiber.await(writing)), Deferred.await(wire.abortSignal)).pipe(
+          Effect.timeoutOrElse({ duration: FLUSH_ON_CLOSE, orElse: () => abort }),
+          Effect.andThen(Effect.suspend(() => (wire.aborting ? abort : Effect.void)))
+        )
+      })
     )
     return wire
   })

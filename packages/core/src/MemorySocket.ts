@@ -37,8 +37,10 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as NetAddress from "effect/net/NetAddress"
 import * as Queue from "effect/Queue"
 import * as Socket from "effect/socket/Socket"
+import * as SocketServer from "effect/socket/SocketServer"
 
 /** One end of an in-memory connection: a `Socket`, plus a way to break the connection. */
 export interface MemorySocket extends Socket.Socket {
@@ -146,3 +148,59 @@ const makeEnd = (
 
   return Object.assign(Socket.make({ reader, writer }), { reset })
 }
+
+/** A `SocketServer` in memory, and the way clients reach it. */
+export interface MemoryServer {
+  /** The `effect/socket` `SocketServer`: hand it to `Server.serve` (provide it as the service). */
+  readonly server: SocketServer.SocketServer["Service"]
+  /**
+   * Opens a connection: the client's end of a fresh pair, whose other end the server's `run`
+   * handler receives (once `run` is running; until then, connections wait to be accepted).
+   */
+  readonly connect: Effect.Effect<MemorySocket>
+}
+
+/**
+ * A `SocketServer` whose connections are in-memory pairs: for testing servers (and clients
+ * against them) without a network, under `TestClock`. Like Node's, `run` handles each
+ * connection in its own fiber and, when interrupted, interrupts them all.
+ *
+ * @example
+ * ```ts
+ * import { Server } from "@effect-ncp/core"
+ * import { MemorySocket } from "@effect-ncp/core/testing"
+ * import * as Effect from "effect/Effect"
+ * import * as SocketServer from "effect/socket/SocketServer"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { server, connect } = yield* MemorySocket.makeServer()
+ *   yield* Effect.forkScoped(
+ *     Server.serve(handler).pipe(Effect.provideService(SocketServer.SocketServer, server))
+ *   )
+ *   const socket = yield* connect // a client's socket, e.g. for a Transport
+ * })
+ * ```
+ */
+export const makeServer = (options?: PairOptions): Effect.Effect<MemoryServer> =>
+  Effect.gen(function* () {
+    const accepted = yield* Queue.unbounded<MemorySocket>()
+    const run = <R, E, _>(
+      handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>
+    ): Effect.Effect<never, SocketServer.SocketServerError, R> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const scope = yield* Effect.scope
+          return yield* Effect.forever(
+            Effect.flatMap(Queue.take(accepted), (socket) => Effect.forkIn(Effect.ignoreCause(handler(socket)), scope))
+          )
+        })
+      )
+    const server = SocketServer.SocketServer.of({
+      address: NetAddress.unixPathAddress("memory"),
+      run
+    })
+    const connect = Effect.flatMap(pair(options), ([client, server]) =>
+      Effect.as(Queue.offer(accepted, server), client)
+    )
+    return { server, connect }
+  })

@@ -11,7 +11,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SocketServer from "effect/socket/SocketServer"
 import { TestClock } from "effect/testing"
-import { type Connection, encodePacketOrThrow, Field, Server } from "../src/index.js"
+import { type Connection, encodePacketOrThrow, Field, Server, Value } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import { connectScripted, scriptedClientHandshake, scriptedPeer } from "./harness.js"
 import { capturingLogger, type LogLine, must } from "./util.js"
@@ -214,4 +214,37 @@ describe("shutdown", () => {
       expect(stopping.pollUnsafe()).toBeDefined()
     }).pipe(Effect.scoped)
   )
+})
+
+describe("log output", () => {
+  it.effect("a packet's decode warnings are one entry (kind, count, first offset), not one per param", () => {
+    const lines: Array<LogLine> = []
+    return Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted()
+      const params = Array.from({ length: 1000 }, () => ["P", Value.unknown(0x99, new Uint8Array(4))] as const)
+      yield* peer.send("DSPC", "DATA", 7, params)
+      const field = yield* connection.recv
+      expect(field.params).toHaveLength(1000)
+      const warnings = lines.filter((line) => line.annotations.ncp === "DecodeWarning")
+      expect(warnings).toHaveLength(1)
+      expect(must(warnings[0]).annotations).toMatchObject({ kind: "UnknownType", count: 1000, remote: "node:9999" })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  })
+
+  it.effect("a connection logs at most 10 warnings a second; the next entry counts those left out", () => {
+    const lines: Array<LogLine> = []
+    return Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted()
+      // replies carrying a warning: each is logged, then delivered
+      for (let i = 0; i < 100; i++) yield* peer.send("DSPC", "SWEP", i, { WARN: "careful" })
+      for (let i = 0; i < 100; i++) yield* connection.recv
+      const warnings = () => lines.filter((line) => line.annotations.ncp === "CommandWarning")
+      expect(warnings()).toHaveLength(10)
+      yield* TestClock.adjust(1000)
+      yield* peer.send("DSPC", "SWEP", 1000, { WARN: "again" })
+      yield* connection.recv
+      expect(warnings()).toHaveLength(11)
+      expect(must(warnings()[10]).annotations).toMatchObject({ suppressed: 90 })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+  })
 })

@@ -19,7 +19,7 @@ import * as Field from "../Field.js"
 import type { Packet } from "../Packet.js"
 import type * as Timestamp from "../Timestamp.js"
 import { Mailbox } from "./mailbox.js"
-import { logDecodeWarnings, type Wire } from "./wire.js"
+import type { Wire } from "./wire.js"
 
 /** A field as routing delivers it: the connection's `IncomingField`. */
 export interface Received extends Field.Field {
@@ -163,30 +163,30 @@ export class Router {
   private logWarning(packetType: string, field: Field.Field) {
     const detail = Field.get(field, "WARN")
     const code = Field.get(field, "WARC")
-    return Effect.logWarning(
+    return this.wire.warn(
+      "CommandWarning",
       `${packetType} ${field.name}: ${typeof detail === "string" ? detail : "warning"}${
         typeof code === "number" ? ` (code ${code})` : ""
-      }`
-    ).pipe(
-      Effect.annotateLogs({
-        ncp: "CommandWarning",
-        remote: this.wire.remote,
+      }`,
+      {
         packetType,
         field: field.name,
         fieldId: field.id,
         detail: typeof detail === "string" ? detail : "",
         code: typeof code === "number" ? code : ""
-      })
+      }
     )
   }
 
   private logInboxOverflow(count: number) {
     const bytes = this.config.inboxBytes
-    return Effect.logWarning(
+    return this.wire.warn(
+      "InboxOverflow",
       `${count} unclaimed field(s) dropped so far: the inbox keeps the newest ${this.config.inboxCapacity} fields${
         bytes === undefined ? "" : ` and at most ${bytes} bytes of them`
-      }; read them with recv, recvField or fields, or claim them with a Response`
-    ).pipe(Effect.annotateLogs({ ncp: "InboxOverflow", remote: this.wire.remote, dropped: count }))
+      }; read them with recv, recvField or fields, or claim them with a Response`,
+      { dropped: count }
+    )
   }
 
   /** Routes one field: `undefined` when it was delivered, an Effect only for what must wait. */
@@ -280,10 +280,12 @@ export class Router {
       if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
       const { packet, warnings } = decoded.success
       if (warnings.length > 0) {
-        return logDecodeWarnings(warnings, this.wire.remote).pipe(
-          Effect.andThen(Effect.suspend(() => this.routeFields(packet, 0) ?? Effect.void)),
-          Effect.andThen(Effect.suspend(this.routeAvailable))
-        )
+        return this.wire
+          .logDecodeWarnings(warnings)
+          .pipe(
+            Effect.andThen(Effect.suspend(() => this.routeFields(packet, 0) ?? Effect.void)),
+            Effect.andThen(Effect.suspend(this.routeAvailable))
+          )
       }
       const wait = this.routeFields(packet, 0)
       if (wait !== undefined) return Effect.andThen(wait, Effect.suspend(this.routeAvailable))

@@ -51,6 +51,12 @@ export interface WireOptions {
   readonly maxWriteBufferBytes?: number | undefined
 }
 
+/**
+ * Warning log entries a connection may write per second; beyond, they are counted and the count
+ * is logged with the next entry allowed, so a peer cannot turn its data into a log storm.
+ */
+const WARNINGS_PER_SECOND = 10
+
 /** How long a closing connection may take to hand what it queued to the socket before it is aborted. */
 const FLUSH_ON_CLOSE = "5 seconds"
 
@@ -203,8 +209,74 @@ export class Wire {
       const { warnings } = decoded.success
       return warnings.length === 0
         ? Effect.succeed(decoded.success)
-        : Effect.as(logDecodeWarnings(warnings, this.remoteName), decoded.success)
+        : Effect.as(this.logDecodeWarnings(warnings), decoded.success)
     })
+  }
+
+  private warningWindow = Number.NEGATIVE_INFINITY
+  private warningsInWindow = 0
+  private warningsSuppressed = 0
+
+  /**
+   * Logs a warning about this connection, annotated with `ncp: kind`, the remote and
+   * `annotations`: at most {@link WARNINGS_PER_SECOND} entries a second; the rest are counted,
+   * and the next entry says how many were left out.
+   */
+  warn(kind: string, message: string, annotations: Record<string, unknown> = {}): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const now = this.clock.currentTimeMillisUnsafe()
+      if (now - this.warningWindow >= 1000) {
+        this.warningWindow = now
+        this.warningsInWindow = 0
+      }
+      if (this.warningsInWindow >= WARNINGS_PER_SECOND) {
+        this.warningsSuppressed++
+        return Effect.void
+      }
+      this.warningsInWindow++
+      const suppressed = this.warningsSuppressed
+      this.warningsSuppressed = 0
+      return Effect.logWarning(
+        suppressed === 0 ? message : `${message} (${suppressed} earlier warning(s) left out of the log)`
+      ).pipe(
+        Effect.annotateLogs({
+          ...annotations,
+          ncp: kind,
+          remote: this.remoteName,
+          ...(suppressed === 0 ? {} : { suppressed })
+        })
+      )
+    })
+  }
+
+  /**
+   * Logs one packet's decode warnings: one entry per kind (count, first offset and where),
+   * never one per param, and within the connection's warning rate.
+   */
+  logDecodeWarnings(warnings: ReadonlyArray<DecodeWarning>): Effect.Effect<void> {
+    const byKind = new Map<string, { first: DecodeWarning; count: number }>()
+    for (const warning of warnings) {
+      const seen = byKind.get(warning.kind)
+      if (seen === undefined) byKind.set(warning.kind, { first: warning, count: 1 })
+      else seen.count++
+    }
+    return Effect.forEach(
+      byKind.values(),
+      ({ first, count }) =>
+        this.warn(
+          "DecodeWarning",
+          count === 1 ? first.message : `${count} ${first.kind} warnings, the first: ${first.message}`,
+          {
+            kind: first.kind,
+            count,
+            offset: first.offset,
+            packetType: first.packetType ?? "",
+            field: first.field ?? "",
+            param: first.param ?? ""
+          }
+        ),
+      { discard: true }
+    )
   }
 
   /** Hands bytes (the tunnel's text, or an encoded packet) to the writer. */
@@ -328,25 +400,6 @@ const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array =>
   if (chunks.length === 1 && first instanceof Uint8Array) return first
   return Bytes.concat(chunks.map((chunk) => (typeof chunk === "string" ? textEncoder.encode(chunk) : chunk)))
 }
-
-/** Logs a packet's decode warnings, annotated with where they were found. */
-export const logDecodeWarnings = (warnings: ReadonlyArray<DecodeWarning>, remote: string) =>
-  Effect.forEach(
-    warnings,
-    (warning) =>
-      Effect.logWarning(warning.message).pipe(
-        Effect.annotateLogs({
-          ncp: "DecodeWarning",
-          kind: warning.kind,
-          offset: warning.offset,
-          remote,
-          packetType: warning.packetType ?? "",
-          field: warning.field ?? "",
-          param: warning.param ?? ""
-        })
-      ),
-    { discard: true }
-  )
 
 /** Acquires the socket's reader and writer in the current scope. */
 export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Effect<Wire, NetworkError, Scope.Scope> =>

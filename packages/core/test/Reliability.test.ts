@@ -4,15 +4,26 @@
  * deadline.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Socket from "effect/socket/Socket"
+import * as SocketServer from "effect/socket/SocketServer"
 import { TestClock } from "effect/testing"
-import { Client, type Connection, Field, Transport } from "../src/index.js"
+import { Client, type Connection, Field, Server, Transport } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
-import { advanceUntilDone, connectScripted, connectToServer, echo, scriptedPeer, serveScripted } from "./harness.js"
+import {
+  advanceUntilDone,
+  connectScripted,
+  connectToServer,
+  echo,
+  scriptedClientHandshake,
+  scriptedPeer,
+  serveScripted
+} from "./harness.js"
 import { capturingLogger, failureOf, type LogLine, must } from "./util.js"
 
 /**
@@ -131,6 +142,41 @@ describe("every fiber accounted for", () => {
       expect(errorLines(lines)).toHaveLength(1)
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   })
+})
+
+describe("the accept loop", () => {
+  it.effect("an accept loop that fails fails serve, closing the connections it had, instead of leaving it up", () =>
+    Effect.gen(function* () {
+      // A SocketServer whose accept loop dies once a connection is being served.
+      const { server, connect } = yield* MemorySocket.makeServer()
+      const broken = Deferred.makeUnsafe<void>()
+      const failing = SocketServer.SocketServer.of({
+        address: server.address,
+        run: (handler) =>
+          Effect.raceFirst(
+            server.run(handler),
+            Effect.andThen(
+              Deferred.await(broken),
+              Effect.fail(
+                new SocketServer.SocketServerError({
+                  reason: new SocketServer.SocketServerUnknownError({ cause: new Error("accept failed") })
+                })
+              )
+            )
+          )
+      })
+      const serving = yield* Effect.forkChild(
+        Server.serve(echo).pipe(Effect.provideService(SocketServer.SocketServer, failing))
+      )
+      const peer = yield* scriptedPeer(yield* connect)
+      yield* scriptedClientHandshake(peer)
+      Deferred.doneUnsafe(broken, Effect.void)
+      const exit = yield* Fiber.await(serving)
+      expect(failureOf(exit)).toMatchObject({ _tag: "SocketServerError" })
+      // the connection it served was closed with it
+      expect(Exit.isFailure(yield* Effect.exit(peer.readFields))).toBe(true)
+    }).pipe(Effect.scoped)
+  )
 })
 
 describe("request deadlines", () => {

@@ -8,7 +8,10 @@
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
  * import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
  *
  * const program = Effect.gen(function* () {
  *   const connection = yield* NodeNcp.connect({ host: "rfeye000123.local" })
@@ -21,10 +24,13 @@ import * as Effect from "effect/Effect"
  */
 import { Client, type Connection, type ConnectionError, Server } from "@effect-ncp/core"
 import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as NcpSocketServer from "./NcpSocketServer.js"
 import * as NodeTransport from "./NodeTransport.js"
@@ -46,7 +52,10 @@ export interface ConnectOptions extends Omit<Client.ClientOptions, "tls"> {
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
  * import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
  *
  * // TLS with a password, trusting the node's own certificate
  * declare const nodeCertificate: string
@@ -73,7 +82,10 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
  * import { Client } from "@effect-ncp/core"
  * import { NodeNcp } from "@effect-ncp/node"
  * import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
  *
  * const program = Effect.gen(function* () {
  *   const node = yield* Client.NcpClient
@@ -118,14 +130,41 @@ export interface ServeOptions<EA = never, RA = never> extends Server.ServerOptio
 export const defaultServePort = (options: Pick<ServeOptions<unknown, unknown>, "tls" | "authenticate">): number =>
   options.tls !== undefined ? 443 : options.authenticate !== undefined ? 80 : 9999
 
-/** Where a server started by {@link make} listens. */
+/** Where a server started by {@link make} listens, and how it ends. */
 export interface Listening {
   readonly address: NetAddress.SocketAddress
   /** The bound port (the free one picked for port 0). */
   readonly port: number
   /** The bound IP address, e.g. `"127.0.0.1"`. */
   readonly host: string
+  /**
+   * Never completes while the server accepts connections; fails with the reason if it stops
+   * on its own (its listener is closed then, so clients are refused rather than left waiting).
+   */
+  readonly stopped: Effect.Effect<never, SocketServer.SocketServerError>
 }
+
+/**
+ * A running server's address as a service: what {@link layerServer} provides, so that tests
+ * and tools can listen on port 0 and read the port back.
+ *
+ * @example
+ * ```ts
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+ *
+ * const program = Effect.gen(function* () {
+ *   const { host, port } = yield* NodeNcp.NcpServer
+ *   const connection = yield* NodeNcp.connect({ host, port })
+ *   return yield* connection.request("DSPC", "ECHO", { N: 1 })
+ * })
+ * // provided with NodeNcp.layerServer(handler, { host: "127.0.0.1", port: 0 })
+ * ```
+ */
+export class NcpServer extends Context.Service<NcpServer, Listening>()("@effect-ncp/node/NcpServer") {}
 
 const listen = <EA, RA>(options: ServeOptions<EA, RA>) =>
   NcpSocketServer.make({
@@ -181,7 +220,10 @@ export const serve = <E, R, EA = never, RA = never>(
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
  * import * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
  * import * as Stream from "effect/Stream"
  *
  * const program = Effect.gen(function* () {
@@ -199,13 +241,20 @@ export const make = <E, R, EA = never, RA = never>(
   options: ServeOptions<EA, RA> = {}
 ): Effect.Effect<Listening, SocketServer.SocketServerError, Scope.Scope | R | RA> =>
   Effect.gen(function* () {
-    const server = yield* listen(options)
+    // The listener in a scope of its own: closed as soon as the server stops accepting.
+    const listenerScope = yield* Scope.fork(yield* Effect.scope)
+    const server = yield* listen(options).pipe(Scope.provide(listenerScope))
+    const stopped = Deferred.makeUnsafe<never, SocketServer.SocketServerError>()
     yield* Effect.forkScoped(
       run(server, handler, options).pipe(
-        Effect.catchCause((cause) =>
-          Effect.logError("the NCP server stopped accepting connections", cause).pipe(
-            Effect.annotateLogs({ ncp: "ServerFailed" })
-          )
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit) || Exit.hasInterrupts(exit)
+            ? Effect.void
+            : Effect.logError("the NCP server stopped accepting connections; closing its listener", exit.cause).pipe(
+                Effect.annotateLogs({ ncp: "ServerFailed" }),
+                Effect.andThen(Scope.close(listenerScope, exit)),
+                Effect.andThen(Deferred.done(stopped, exit))
+              )
         )
       )
     )
@@ -213,13 +262,17 @@ export const make = <E, R, EA = never, RA = never>(
     return {
       address,
       port: NcpSocketServer.port(address) ?? options.port ?? defaultServePort(options),
-      host: address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address)
+      host: address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address),
+      stopped: Deferred.await(stopped)
     }
   })
 
 /**
- * {@link serve} as a Layer: the server listens once the layer is built, and stops, closing
- * every connection, when the layer is released.
+ * {@link serve} as a Layer providing {@link NcpServer} (where it listens): the server listens
+ * once the layer is built, and stops, closing every connection, when the layer is released.
+ * Building fails when it cannot listen. Should it stop accepting on its own later, its listener
+ * closes and `NcpServer.stopped` fails; to run a server as the program, `NodeNcp.serve`, which
+ * fails then, is the simpler choice.
  *
  * @example
  * ```ts
@@ -238,4 +291,4 @@ export const make = <E, R, EA = never, RA = never>(
 export const layerServer = <E, R, EA = never, RA = never>(
   handler: (connection: Connection.Connection) => Effect.Effect<unknown, E, R>,
   options: ServeOptions<EA, RA> = {}
-): Layer.Layer<never, SocketServer.SocketServerError, R | RA> => Layer.effectDiscard(make(handler, options))
+): Layer.Layer<NcpServer, SocketServer.SocketServerError, R | RA> => Layer.effect(NcpServer, make(handler, options))

@@ -40,6 +40,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Echo from "./echo.js"
 import * as Raw from "./raw.js"
+import * as Settings from "./settings.js"
 
 /** The figures of one pair; a case not selected is left out. */
 export interface Figures {
@@ -67,13 +68,6 @@ export interface Server {
 
 const IMPLEMENTATIONS = ["effect-ncp", "node:net"] as const
 type Implementation = (typeof IMPLEMENTATIONS)[number]
-
-/** A setting from `--name=value`, else the environment variable, else the default. */
-const setting = (name: string, variable: string): string | undefined => {
-  const prefix = `--${name}=`
-  const argument = process.argv.slice(2).find((arg) => arg.startsWith(prefix))
-  return argument !== undefined ? argument.slice(prefix.length) : process.env[variable]
-}
 
 const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 2000)
 const PIPELINED = 20_000
@@ -244,45 +238,19 @@ const CASES = ["rtt", "pipelined", "stream"] as const
 type Case = (typeof CASES)[number]
 
 const isImplementation = (name: string): name is Implementation => IMPLEMENTATIONS.some((impl) => impl === name)
-const isCase = (name: string): name is Case => CASES.some((known) => known === name)
 
 /** Pairs in the order measured: one side first, then the mixed pairs. */
-const ALL_PAIRS: ReadonlyArray<readonly [Implementation, Implementation]> = [
-  ["effect-ncp", "effect-ncp"],
-  ["node:net", "node:net"],
-  ["effect-ncp", "node:net"],
-  ["node:net", "effect-ncp"]
-]
-
-const list = (text: string | undefined): Array<string> | undefined =>
-  text === undefined || text === "" || text === "all"
-    ? undefined
-    : text
-        .split(",")
-        .map((item) => item.trim())
-        .filter((item) => item !== "")
+const PAIRS = ["effect-ncp/effect-ncp", "node:net/node:net", "effect-ncp/node:net", "node:net/effect-ncp"] as const
 
 const selectedPairs = (): ReadonlyArray<readonly [Implementation, Implementation]> => {
-  // BENCH_IMPL (one name) selects that implementation on both sides, as it always has
+  // BENCH_IMPL=NAME, one implementation on both sides, as before the mixed pairs
   const legacy = process.env.BENCH_IMPL
-  const names = list(setting("pairs", "BENCH_PAIRS")) ?? (legacy !== undefined ? [`${legacy}/${legacy}`] : undefined)
-  if (names === undefined) return ALL_PAIRS
+  const names = Settings.list("pairs", "BENCH_PAIRS", PAIRS) ?? (legacy !== undefined ? [`${legacy}/${legacy}`] : PAIRS)
   return names.map((name) => {
     const [client = "", server = ""] = name.split("/")
-    if (!isImplementation(client) || !isImplementation(server)) {
-      throw new Error(`unknown pair ${JSON.stringify(name)}: want CLIENT/SERVER, each ${IMPLEMENTATIONS.join(" or ")}`)
-    }
+    if (!isImplementation(client) || !isImplementation(server)) throw new Error(`unknown pair ${name}`)
     return [client, server] as const
   })
-}
-
-const selectedCases = (): ReadonlySet<Case> => {
-  const names = list(setting("cases", "BENCH_CASES"))
-  if (names === undefined) return new Set(CASES)
-  for (const name of names) {
-    if (!isCase(name)) throw new Error(`unknown case ${JSON.stringify(name)}: want ${CASES.join(", ")}`)
-  }
-  return new Set(names.filter(isCase))
 }
 
 const implName = (client: Implementation, server: Implementation): string =>
@@ -308,7 +276,7 @@ const measure = async (client: Implementation, server: Implementation, cases: Re
 
 const main = async () => {
   const pairs = selectedPairs()
-  const cases = selectedCases()
+  const cases = new Set(Settings.list("cases", "BENCH_CASES", CASES) ?? CASES)
   for (const [client, server] of pairs) {
     const figures = await measure(client, server, cases)
     console.log(JSON.stringify({ impl: implName(client, server), client, server, ...figures }))

@@ -52,6 +52,12 @@ export const drained = (socket: Net.Socket): Promise<void> =>
 export const write = (socket: Net.Socket, bytes: Uint8Array): Promise<void> =>
   socket.destroyed ? Promise.resolve() : socket.write(bytes) ? Promise.resolve() : drained(socket)
 
+/** A reply that is neither a keep-alive nor an acknowledgement: the answer to a command. */
+export const answer = (packet: Packet.Packet): Field | undefined =>
+  packet.type === "LINK"
+    ? undefined
+    : packet.fields.find((field) => !field.params.some((param) => param.name === "ACKN"))
+
 /** Resolves with `value`, or rejects after `ms` with `what` timed out. */
 export const deadline = <A>(promise: Promise<A>, ms: number, what: string): Promise<A> =>
   new Promise((resolve, reject) => {
@@ -87,6 +93,13 @@ export class RawPeer {
   onPacket: (packet: Packet.Packet) => void = () => {}
   private readonly framer: Framing.PacketFramer
   private waiter: ((packet: Packet.Packet) => void) | undefined
+  private pending:
+    | {
+        readonly accept: (packet: Packet.Packet) => Field | undefined
+        readonly resolve: (field: Field) => void
+        readonly reject: (reason: Error) => void
+      }
+    | undefined
   private readonly closeListeners: Array<(reason: Error) => void> = []
   private closeReason: Error | undefined
 
@@ -102,6 +115,9 @@ export class RawPeer {
     })
     socket.on("close", () => {
       this.closeReason ??= new Error("connection closed by the peer")
+      const pending = this.pending
+      this.pending = undefined
+      pending?.reject(this.closeReason)
       for (const listener of this.closeListeners.splice(0)) listener(this.closeReason)
     })
   }
@@ -148,6 +164,19 @@ export class RawPeer {
     })
   }
 
+  /**
+   * Writes a command and resolves with the first field `accept` picks from the packets that
+   * follow (other packets are skipped); rejects when the connection ends. One at a time.
+   */
+  request(bytes: Uint8Array, accept: (packet: Packet.Packet) => Field | undefined): Promise<Field> {
+    const reason = this.closed
+    if (reason !== undefined) return Promise.reject(reason)
+    return new Promise((resolve, reject) => {
+      this.pending = { accept, resolve, reject }
+      this.socket.write(bytes)
+    })
+  }
+
   /** Ends the connection now. */
   destroy(): void {
     this.socket.destroy()
@@ -162,8 +191,15 @@ export class RawPeer {
         return
       }
       const packet = decode(bytes)
+      const pending = this.pending
       if (this.waiter !== undefined) this.waiter(packet)
-      else this.onPacket(packet)
+      else if (pending !== undefined) {
+        const field = pending.accept(packet)
+        if (field !== undefined) {
+          this.pending = undefined
+          pending.resolve(field)
+        }
+      } else this.onPacket(packet)
     }
   }
 }

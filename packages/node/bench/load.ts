@@ -292,6 +292,8 @@ const startServer = async (kind: ServerKind, options: Record<string, unknown>): 
   }
   child.stdout?.on("data", onLog)
   child.stderr?.on("data", onLog)
+  // an IPC message to a process that has just died fails here, not as an uncaught error
+  child.on("error", (error) => progress(`server process: ${error.message}`))
   child.once("exit", (code, signal) => {
     server.exit = { code, signal, at: performance.now() }
     clearInterval(server.sampler)
@@ -421,11 +423,11 @@ interface Honest {
   readonly close: () => Promise<void>
 }
 
-/**
- * Opens `count` connections, `concurrency` at a time. With `giveUpAfter`, stops opening after
- * that many failures in a row (descriptors or the server have run out).
- */
-const connectMany = async <A>(count: number, connectOne: () => Promise<A>, giveUpAfter = Number.POSITIVE_INFINITY) => {
+/** Failures in a row after which opening stops: descriptors or the server have run out. */
+const GIVE_UP_AFTER = 200
+
+/** Opens `count` connections, `--connect-concurrency` at a time, until too many fail in a row. */
+const connectMany = async <A>(count: number, connectOne: () => Promise<A>) => {
   const items: Array<A> = []
   let failures = 0
   let inARow = 0
@@ -433,7 +435,7 @@ const connectMany = async <A>(count: number, connectOne: () => Promise<A>, giveU
   let next = 0
   const start = performance.now()
   const worker = async () => {
-    while (next < count && inARow < giveUpAfter) {
+    while (next < count && inARow < GIVE_UP_AFTER) {
       next++
       try {
         items.push(await connectOne())
@@ -452,18 +454,15 @@ const connectMany = async <A>(count: number, connectOne: () => Promise<A>, giveU
 const echoParams = (seqn: number) => [{ name: "SEQN", value: Raw.i32(seqn) }]
 
 /** Honest effect-ncp clients: `NodeNcp.connect`, one request loop per connection, in one fiber. */
-const effectHonest = async (port: number, count: number, timeout: number, giveUpAfter?: number) => {
+const effectHonest = async (port: number, count: number, timeout: number) => {
   const scope = Scope.makeUnsafe("parallel")
-  const opened = await connectMany(
-    count,
-    () =>
-      attempt(
-        NodeNcp.connect({ host: Raw.HOST, port, timeout }).pipe(
-          Scope.provide(scope),
-          Effect.timeout(Duration.seconds(15))
-        )
-      ),
-    giveUpAfter
+  const opened = await connectMany(count, () =>
+    attempt(
+      NodeNcp.connect({ host: Raw.HOST, port, timeout }).pipe(
+        Scope.provide(scope),
+        Effect.timeout(Duration.seconds(15))
+      )
+    )
   )
   let fiber: Fiber.Fiber<void> | undefined
   let done: Promise<void> = Promise.resolve()
@@ -542,7 +541,7 @@ const effectHonest = async (port: number, count: number, timeout: number, giveUp
 
 /** Honest `node:net` clients: raw sockets, our codec, a hand-written handshake. */
 const rawHonest = async (port: number, count: number, timeout: number): Promise<Honest> => {
-  const opened = await connectMany(count, () => Raw.connectRaw(port, { timeout, stepMillis: 15_000 }))
+  const opened = await connectMany(count, () => Raw.connectRaw(port, { timeout, stepMillis: 5000 }))
   let loops: Promise<unknown> = Promise.resolve()
   const loop = async (peer: Raw.RawPeer, recorder: Recorder, request: Request) => {
     while (!recorder.stopped) {
@@ -616,6 +615,7 @@ const isAttackerStats = isMessage<Extract<AttackerMessage, { type: "stats" }>>("
 
 const startAttacker = async (attack: Attack, port: number, attackers: number, maxPacketBytes: number) => {
   const child = fork(ENTRY, ["attacker"], { stdio: ["ignore", "ignore", "inherit", "ipc"] })
+  child.on("error", (error) => progress(`attacker process: ${error.message}`))
   const command = (message: AttackerCommand) => {
     if (child.connected) child.send(message)
   }
@@ -806,7 +806,7 @@ const runIdle = async (
     const rssBefore = server.lastRssBytes
     const benchBefore = process.memoryUsage().rss
     progress(`idle: opening ${target} connections`)
-    honest = await effectHonest(server.port, target, config.idleTimeout, 200)
+    honest = await effectHonest(server.port, target, config.idleTimeout)
     let closedDuringHold = 0
     for (const connection of honest.connections) {
       Effect.runFork(clientLogs(Effect.tap(connection.closed, () => Effect.sync(() => closedDuringHold++))))

@@ -24,7 +24,8 @@
  * Every hostile client runs until its process is killed at the end of the phase. Except where
  * said, hostile clients read and drop whatever the server sends. `load.ts` forks
  * this as `load.mjs attacker` and drives it over IPC: `prepare` (connect and handshake every
- * attacker, build the payload), `go`, then `stats`; it is killed at the end of the phase.
+ * attacker, build the payload), `go` (answered with `delivered` once every first payload is
+ * in the kernel's hands), then `stats`; it is killed at the end of the phase.
  */
 import type * as Net from "node:net"
 import * as Raw from "./raw.js"
@@ -86,7 +87,13 @@ export type AttackerMessage =
       readonly payloadBytes: number
     }
   | {
+      /** Every hostile client's first payload is written and drained, or its connection gone. */
+      readonly type: "delivered"
+      readonly millis: number
+    }
+  | {
       readonly type: "stats"
+      /** Bytes handed to the kernel since the attack began. */
       readonly bytesSent: number
       readonly packetsSent: number
       /** Attackers whose connection the server has closed. */
@@ -244,11 +251,18 @@ const statCommands = (first: number, count: number): Uint8Array =>
 // --- the attacker process ---
 
 interface Counters {
-  bytesSent: number
+  /** Packets (or requests) written whole. */
   packetsSent: number
 }
 
 type Prepare = Extract<AttackerCommand, { type: "prepare" }>
+
+/**
+ * What one hostile client does once the attack starts; it calls `delivered` once its first
+ * payload is in the kernel's hands (written and drained), so the benchmark can measure the
+ * server while it deals with it.
+ */
+type Run = (socket: Net.Socket, counters: Counters, delivered: () => void) => Promise<void>
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -258,22 +272,26 @@ const discardIncoming = (socket: Net.Socket): void => {
   socket.on("data", () => {})
 }
 
-const send = async (socket: Net.Socket, bytes: Uint8Array, counters: Counters): Promise<void> => {
-  await Raw.write(socket, bytes)
-  counters.bytesSent += bytes.length
+/**
+ * Writes in 1 MiB slices, each after the previous one's backpressure, so that what reached
+ * the kernel is known to within a slice (`stats`) and Node never holds a whole payload.
+ */
+const send = async (socket: Net.Socket, bytes: Uint8Array): Promise<void> => {
+  for (let offset = 0; offset < bytes.length && !socket.destroyed; offset += MIB) {
+    await Raw.write(socket, bytes.subarray(offset, offset + MIB))
+  }
 }
 
 /** The payload of one attack, and what each attacker does with it. */
-const plan = (
-  command: Prepare
-): { readonly payloadBytes: number; readonly run: (socket: Net.Socket, counters: Counters) => Promise<void> } => {
+const plan = (command: Prepare): { readonly payloadBytes: number; readonly run: Run } => {
   const limit = wholeWords(Math.min(command.maxPacketBytes, MAX_ATTACK_PACKET_BYTES))
-  const once = (packet: Uint8Array) => ({
+  const once = (packet: Uint8Array): { readonly payloadBytes: number; readonly run: Run } => ({
     payloadBytes: packet.length,
-    run: async (socket: Net.Socket, counters: Counters) => {
+    run: async (socket, counters, delivered) => {
       discardIncoming(socket)
-      await send(socket, packet, counters)
+      await send(socket, packet)
       counters.packetsSent++
+      delivered()
     }
   })
   switch (command.attack) {
@@ -282,11 +300,13 @@ const plan = (
       const request = echoRequest(Math.min(command.attack === "slow-reader-1mib" ? MIB : 60 * MIB, limit))
       return {
         payloadBytes: request.length,
-        run: async (socket, counters) => {
+        run: async (socket, counters, delivered) => {
           socket.pause()
           while (!socket.destroyed) {
-            await send(socket, request, counters)
-            if (!socket.destroyed) counters.packetsSent++
+            await send(socket, request)
+            if (socket.destroyed) break
+            counters.packetsSent++
+            delivered()
           }
         }
       }
@@ -302,20 +322,21 @@ const plan = (
       const zeros = new Uint8Array(MIB)
       return {
         payloadBytes: limit,
-        run: async (socket, counters) => {
+        run: async (socket, _counters, delivered) => {
           discardIncoming(socket)
-          await send(socket, head, counters)
+          await send(socket, head)
           let left = limit - 64 - head.length
           while (left > 0 && !socket.destroyed) {
             const chunk = zeros.subarray(0, Math.min(left, zeros.length))
-            await send(socket, chunk, counters)
+            await send(socket, chunk)
             left -= chunk.length
           }
+          delivered()
           const drip = zeros.subarray(0, 1)
           // the last 64 bytes, one at a time, never all of them within a phase
           for (let i = 0; i < 56 && !socket.destroyed; i++) {
             await sleep(command.dripMillis)
-            await send(socket, drip, counters)
+            await send(socket, drip)
           }
         }
       }
@@ -324,21 +345,23 @@ const plan = (
       const commands = timeCommands(command.expensiveCommands)
       return {
         payloadBytes: commands.length,
-        run: async (socket, counters) => {
+        run: async (socket, counters, delivered) => {
           socket.pause()
-          await send(socket, commands, counters)
+          await send(socket, commands)
           counters.packetsSent += command.expensiveCommands
+          delivered()
         }
       }
     }
     case "stat-flood":
       return {
         payloadBytes: statCommands(1, 100).length,
-        run: async (socket, counters) => {
+        run: async (socket, counters, delivered) => {
           discardIncoming(socket)
           for (let first = 1; !socket.destroyed; first += 100) {
-            await send(socket, statCommands(first, 100), counters)
+            await send(socket, statCommands(first, 100))
             counters.packetsSent += 100
+            delivered()
           }
         }
       }
@@ -348,8 +371,9 @@ const plan = (
 /** Runs the attacker process, driven by the benchmark over IPC. */
 export const runAttacker = (): void => {
   const reply = (message: AttackerMessage) => process.send?.(message)
-  const counters: Counters = { bytesSent: 0, packetsSent: 0 }
-  const peers: Array<Raw.RawPeer> = []
+  const counters: Counters = { packetsSent: 0 }
+  // each peer with the bytes its socket had written when the attack began (the handshake)
+  const peers: Array<{ readonly peer: Raw.RawPeer; baseline: number }> = []
   let dropped = 0
   let firstDropReason: string | undefined
   let attack: ReturnType<typeof plan> | undefined
@@ -363,7 +387,7 @@ export const runAttacker = (): void => {
         const connecting = Array.from({ length: command.attackers }, () =>
           Raw.connectRaw(command.port, { hostname: "attacker" }).then(
             (peer) => {
-              peers.push(peer)
+              peers.push({ peer, baseline: 0 })
               peer.onClose((reason) => {
                 dropped++
                 firstDropReason ??= reason.message
@@ -384,22 +408,38 @@ export const runAttacker = (): void => {
       case "go": {
         const run = attack?.run
         if (run === undefined) return
-        for (const peer of peers) {
-          run(peer.socket, counters).catch((error: unknown) => {
+        const start = performance.now()
+        let waiting = peers.length
+        const deliveredOne = () => {
+          if (--waiting === 0) reply({ type: "delivered", millis: performance.now() - start })
+        }
+        for (const entry of peers) {
+          entry.baseline = entry.peer.socket.bytesWritten
+          let delivered = false
+          const once = () => {
+            if (delivered) return
+            delivered = true
+            deliveredOne()
+          }
+          // a connection the server ends counts as delivered: there is nothing more to wait for
+          entry.peer.onClose(once)
+          run(entry.peer.socket, counters, once).catch((error: unknown) => {
             firstDropReason ??= error instanceof Error ? error.message : String(error)
+            once()
           })
         }
         return
       }
-      case "stats":
-        reply({
-          type: "stats",
-          bytesSent: counters.bytesSent,
-          packetsSent: counters.packetsSent,
-          dropped,
-          firstDropReason
-        })
+      case "stats": {
+        // bytes handed to the kernel: written, less what still waits in Node's buffer
+        const bytesSent = peers.reduce(
+          (sum, { peer, baseline }) =>
+            sum + Math.max(0, (peer.socket.bytesWritten ?? baseline) - peer.socket.writableLength - baseline),
+          0
+        )
+        reply({ type: "stats", bytesSent, packetsSent: counters.packetsSent, dropped, firstDropReason })
         return
+      }
     }
   })
 }

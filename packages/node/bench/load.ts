@@ -25,13 +25,16 @@
  *   `--stat-interval-ms` (50), answered or not, while one hostile client floods the server
  *   (`--floods`: `expensive-commands`, `stat-flood`); goal: median under 100 ms.
  * - `idle`: `--idle-connections` (10,000) effect-ncp clients connect and stay idle for
- *   `--idle-seconds` (8) with a LINK timeout of `--idle-timeout` (5) s, so only keep-alives
- *   (every 3 s) keep them open: how many were held (capped 200 below the open-files limit;
- *   opening stops after 200 failures in a row) and are still open, and the server's RSS
- *   growth per connection.
+ *   `--idle-seconds` (8) with a LINK timeout of `--idle-timeout` (10) s, so only keep-alives
+ *   (every 6 s) keep them open: how many were held (capped 200 below the open-files limit;
+ *   opening stops after 200 failures in a row or `--idle-open-seconds`, 60) and are still
+ *   open, and the server's RSS growth per connection.
  *
  * Latencies: each phase warms up for `--warmup-seconds` (1), then measures for `--seconds`.
- * Requests sent in that window and answered within 2 s after it count with their latency;
+ * With an attack, the window starts with it and lasts until every hostile client's first
+ * payload has reached the kernel plus `--attack-settle-seconds` (3), if that is longer,
+ * within `--attack-max-seconds` (20): a bomb still on its way has not been tested yet
+ * (`attack_delivered_s`, `window_s`). Requests sent in that window and answered within 2 s after it count with their latency;
  * requests still unanswered then are `unanswered` and count in the percentiles with their
  * age (a lower bound), so a stalled server cannot look fast by answering nothing.
  *
@@ -52,11 +55,12 @@
  * Other settings: `--client-timeout` (60, the LINK timeout honest clients ask),
  * `--expensive-commands` (20 per hostile client), `--drip-ms` (3000), `--connect-concurrency`
  * (50), `--close-ms` (5000), `--server-node-args` (Node options for the server process, e.g.
- * `--cpu-prof --cpu-prof-dir=.bench/profiles`). Each setting is also an environment variable:
+ * `--cpu-prof --cpu-prof-dir=.bench/profiles`), `--server-log` (a file to append the servers'
+ * output to; it is always counted in `server_log_bytes`). Each setting is also an environment variable:
  * `LOAD_` and the name in capitals with underscores (`--idle-seconds` is `LOAD_IDLE_SECONDS`).
  */
 import { type ChildProcess, fork } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { createWriteStream, readFileSync, type WriteStream } from "node:fs"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { type Connection, Field } from "@effect-ncp/core"
@@ -129,12 +133,15 @@ const config = {
   attackers: setting("attackers", 10),
   idleConnections: setting("idle-connections", 10_000),
   idleSeconds: setting("idle-seconds", 8),
-  idleTimeout: setting("idle-timeout", 5),
+  idleTimeout: setting("idle-timeout", 10),
+  idleOpenSeconds: setting("idle-open-seconds", 60),
   clientTimeout: setting("client-timeout", 60),
   maxPacketBytes: setting("max-packet-bytes", 0),
   expensiveCommands: setting("expensive-commands", 20),
   dripMillis: setting("drip-ms", 3000),
   statIntervalMillis: setting("stat-interval-ms", 50),
+  attackSettleSeconds: setting("attack-settle-seconds", 3),
+  attackMaxSeconds: setting("attack-max-seconds", 20),
   connectConcurrency: setting("connect-concurrency", 50),
   probeMillis: setting("probe-ms", 3000),
   shutdownMillis: setting("shutdown-ms", 6000),
@@ -142,6 +149,9 @@ const config = {
   serverConfigs: parseServerConfigs(Settings.text("server-options", "LOAD_SERVER_OPTIONS")),
   serverNodeArgs: (Settings.text("server-node-args", "LOAD_SERVER_NODE_ARGS") ?? "").split(" ").filter((a) => a !== "")
 }
+
+/** Where the servers' output goes, besides being counted: `--server-log=FILE` (opened by `main`). */
+let serverLog: WriteStream | undefined
 
 // --- small helpers ---
 
@@ -286,7 +296,9 @@ const startServer = async (kind: ServerKind, options: Record<string, unknown>): 
     sampler: setInterval(() => sampleMemory(server), 100)
   }
   // the server's log output is counted (a log storm is a figure) and its end kept for errors
+  serverLog?.write(`--- ${kind} server, process ${child.pid}\n`)
   const onLog = (chunk: Buffer) => {
+    serverLog?.write(chunk)
     server.logBytes += chunk.length
     server.logTail = (server.logTail + chunk.toString("utf8")).slice(-2000)
   }
@@ -426,8 +438,15 @@ interface Honest {
 /** Failures in a row after which opening stops: descriptors or the server have run out. */
 const GIVE_UP_AFTER = 200
 
-/** Opens `count` connections, `--connect-concurrency` at a time, until too many fail in a row. */
-const connectMany = async <A>(count: number, connectOne: () => Promise<A>) => {
+/**
+ * Opens `count` connections, `--connect-concurrency` at a time, until too many fail in a row
+ * or `deadlineMillis` has passed (none are started after it).
+ */
+const connectMany = async <A>(
+  count: number,
+  connectOne: () => Promise<A>,
+  deadlineMillis = Number.POSITIVE_INFINITY
+) => {
   const items: Array<A> = []
   let failures = 0
   let inARow = 0
@@ -435,7 +454,7 @@ const connectMany = async <A>(count: number, connectOne: () => Promise<A>) => {
   let next = 0
   const start = performance.now()
   const worker = async () => {
-    while (next < count && inARow < GIVE_UP_AFTER) {
+    while (next < count && inARow < GIVE_UP_AFTER && performance.now() - start < deadlineMillis) {
       next++
       try {
         items.push(await connectOne())
@@ -448,21 +467,25 @@ const connectMany = async <A>(count: number, connectOne: () => Promise<A>) => {
     }
   }
   await Promise.all(Array.from({ length: Math.min(count, config.connectConcurrency) }, worker))
-  return { items, failures, firstError, millis: performance.now() - start }
+  const stoppedBy = items.length === count ? "target" : inARow >= GIVE_UP_AFTER ? "failures" : "deadline"
+  return { items, failures, firstError, stoppedBy, millis: performance.now() - start }
 }
 
 const echoParams = (seqn: number) => [{ name: "SEQN", value: Raw.i32(seqn) }]
 
 /** Honest effect-ncp clients: `NodeNcp.connect`, one request loop per connection, in one fiber. */
-const effectHonest = async (port: number, count: number, timeout: number) => {
+const effectHonest = async (port: number, count: number, timeout: number, deadlineMillis?: number) => {
   const scope = Scope.makeUnsafe("parallel")
-  const opened = await connectMany(count, () =>
-    attempt(
-      NodeNcp.connect({ host: Raw.HOST, port, timeout }).pipe(
-        Scope.provide(scope),
-        Effect.timeout(Duration.seconds(15))
-      )
-    )
+  const opened = await connectMany(
+    count,
+    () =>
+      attempt(
+        NodeNcp.connect({ host: Raw.HOST, port, timeout }).pipe(
+          Scope.provide(scope),
+          Effect.timeout(Duration.seconds(15))
+        )
+      ),
+    deadlineMillis
   )
   let fiber: Fiber.Fiber<void> | undefined
   let done: Promise<void> = Promise.resolve()
@@ -506,8 +529,12 @@ const effectHonest = async (port: number, count: number, timeout: number) => {
         }
       }
     })
-  const honest: Honest & { readonly connections: ReadonlyArray<Connection.Connection> } = {
+  const honest: Honest & {
+    readonly connections: ReadonlyArray<Connection.Connection>
+    readonly stoppedBy: string
+  } = {
     connections: opened.items,
+    stoppedBy: opened.stoppedBy,
     connected: opened.items.length,
     connectFailures: opened.failures,
     firstConnectError: opened.firstError,
@@ -612,6 +639,7 @@ const probe = async (port: number, request: Request) => {
 
 const isReady = isMessage<Extract<AttackerMessage, { type: "ready" }>>("ready")
 const isAttackerStats = isMessage<Extract<AttackerMessage, { type: "stats" }>>("stats")
+const isDelivered = isMessage<Extract<AttackerMessage, { type: "delivered" }>>("delivered")
 
 const startAttacker = async (attack: Attack, port: number, attackers: number, maxPacketBytes: number) => {
   const child = fork(ENTRY, ["attacker"], { stdio: ["ignore", "ignore", "inherit", "ipc"] })
@@ -632,7 +660,13 @@ const startAttacker = async (attack: Attack, port: number, attackers: number, ma
     const ready = await nextMessage(child, isReady, 30_000)
     return {
       ready,
-      go: () => command({ type: "go" }),
+      /** Starts the attack; resolves with the ms until every first payload was delivered. */
+      go: (): Promise<number | undefined> => {
+        command({ type: "go" })
+        return nextMessage(child, isDelivered, config.attackMaxSeconds * 1000)
+          .then((message) => message.millis)
+          .catch(() => undefined)
+      },
       stats: () => {
         command({ type: "stats" })
         return nextMessage(child, isAttackerStats, 2000).catch(() => undefined)
@@ -707,9 +741,18 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
     recorder.misrouted = 0
     await serverStats(server, true, 1000)
     clientLoopDelay.reset()
-    attacker?.go()
+    const delivery = attacker?.go()
     const started = performance.now()
     await sleep(config.seconds * 1000)
+    let deliveredMillis: number | undefined
+    if (delivery !== undefined) {
+      // a payload still on its way has not hit the server yet: measure until it has, and a
+      // little after, within --attack-max-seconds
+      const maxEnd = started + config.attackMaxSeconds * 1000
+      deliveredMillis = await within(delivery, Math.max(0, maxEnd - performance.now()))
+      const end = Math.min(maxEnd, started + (deliveredMillis ?? 0) + config.attackSettleSeconds * 1000)
+      if (end > performance.now()) await sleep(end - performance.now())
+    }
     const ended = performance.now()
     const answered = recorder.latencies.length
     const clientDelayMax = clientLoopDelay.max / 1e6
@@ -725,6 +768,10 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
     const shutdown = await terminate(server)
     attacker?.kill()
     Object.assign(line, figures, {
+      window_s: round((ended - started) / 1000),
+      ...(spec.attack === undefined
+        ? {}
+        : { attack_delivered_s: deliveredMillis === undefined ? null : round(deliveredMillis / 1000) }),
       server_survived: alive,
       ...probed,
       server_rss_before_mb: mib(rssBefore),
@@ -806,7 +853,7 @@ const runIdle = async (
     const rssBefore = server.lastRssBytes
     const benchBefore = process.memoryUsage().rss
     progress(`idle: opening ${target} connections`)
-    honest = await effectHonest(server.port, target, config.idleTimeout)
+    honest = await effectHonest(server.port, target, config.idleTimeout, config.idleOpenSeconds * 1000)
     let closedDuringHold = 0
     for (const connection of honest.connections) {
       Effect.runFork(clientLogs(Effect.tap(connection.closed, () => Effect.sync(() => closedDuringHold++))))
@@ -836,6 +883,7 @@ const runIdle = async (
       still_open: stillOpen,
       connect_failures: honest.connectFailures,
       ...(honest.firstConnectError === undefined ? {} : { first_connect_error: honest.firstConnectError }),
+      opening_stopped_by: honest.stoppedBy,
       connect_s: round(honest.connectMillis / 1000),
       hold_s: config.idleSeconds,
       timeout_s: config.idleTimeout,
@@ -903,6 +951,8 @@ const guarded = async (name: string, label: Record<string, unknown>, run: () => 
 }
 
 const main = async () => {
+  const serverLogPath = Settings.text("server-log", "LOAD_SERVER_LOG")
+  if (serverLogPath !== undefined && serverLogPath !== "") serverLog = createWriteStream(serverLogPath, { flags: "a" })
   const phases = new Set(config.phases)
   let rawDone = false
   for (const serverConfig of config.serverConfigs) {
@@ -987,12 +1037,16 @@ const role = process.argv[2]
 if (role === "server") runServer(process.argv.slice(3))
 else if (role === "attacker") runAttacker()
 else {
+  // connections and timers of phases that timed out must not keep the run alive
+  const finish = (code: number) => {
+    if (serverLog === undefined) process.exit(code)
+    serverLog.end(() => process.exit(code))
+  }
   main().then(
-    // connections and timers of phases that timed out must not keep the run alive
-    () => process.exit(0),
+    () => finish(0),
     (error: unknown) => {
       console.error(error)
-      process.exit(1)
+      finish(1)
     }
   )
 }

@@ -300,7 +300,7 @@ const startServer = async (kind: ServerKind, options: Record<string, unknown>): 
   const onLog = (chunk: Buffer) => {
     serverLog?.write(chunk)
     server.logBytes += chunk.length
-    server.logTail = (server.logTail + chunk.toString("utf8")).slice(-2000)
+    server.logTail = (server.logTail + chunk.toString("utf8")).slice(-8000)
   }
   child.stdout?.on("data", onLog)
   child.stderr?.on("data", onLog)
@@ -344,6 +344,20 @@ const terminate = async (server: ServerProcess) => {
     return { shutdown_ms: null, exit_code: null, exit_signal: "SIGKILL", killed: true }
   }
   return { shutdown_ms: Math.round(exit.at - start), exit_code: exit.code, exit_signal: exit.signal, killed: false }
+}
+
+/**
+ * Whether the server ended by a signal of its own (an abort on running out of heap, a crash)
+ * rather than the SIGTERM or SIGKILL sent to it: a server dying while the phase ends (the
+ * exit event can come seconds after a fatal error) did not survive.
+ */
+const crashed = (shutdown: { readonly exit_signal: string | null }): boolean =>
+  shutdown.exit_signal !== null && shutdown.exit_signal !== "SIGTERM" && shutdown.exit_signal !== "SIGKILL"
+
+/** The line of a dead server's output that says why: a fatal error's, else its last. */
+const lastWords = (output: string): string => {
+  const lines = output.trim().split("\n")
+  return lines.find((line) => /FATAL|Error/.test(line)) ?? lines[lines.length - 1] ?? ""
 }
 
 /** How the server process ended, read afresh (it changes across awaits). */
@@ -762,10 +776,11 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
     await honest.stop()
     const stats = await serverStats(server, false, 1000)
     sampleMemory(server)
-    const alive = server.exit === undefined
     const probed = await probe(server.port, spec.request)
     const attackStats = await attacker?.stats()
+    const aliveAtSigterm = exitOf(server) === undefined
     const shutdown = await terminate(server)
+    const alive = aliveAtSigterm && !crashed(shutdown)
     attacker?.kill()
     Object.assign(line, figures, {
       window_s: round((ended - started) / 1000),
@@ -791,7 +806,7 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
             ...(attackStats.firstDropReason === undefined ? {} : { attacker_drop_reason: attackStats.firstDropReason })
           })
     })
-    if (!alive) progress(`the server died: ${server.logTail.trim().split("\n").slice(-5).join(" | ")}`)
+    if (!alive) progress(`the server died: ${lastWords(server.logTail)}`)
     return line
   } finally {
     attacker?.kill()
@@ -864,9 +879,10 @@ const runIdle = async (
     sampleMemory(server)
     const rssAfter = server.lastRssBytes
     const stats = await serverStats(server, false, 1000)
-    const alive = server.exit === undefined
     const probed = await probe(server.port, "echo")
+    const aliveAtSigterm = exitOf(server) === undefined
     const shutdown = await terminate(server)
+    const alive = aliveAtSigterm && !crashed(shutdown)
     const perConnection =
       rssBefore !== undefined && rssAfter !== undefined && honest.connected > 0
         ? Math.round((rssAfter - rssBefore) / honest.connected)

@@ -23,9 +23,9 @@ import * as Exit from "effect/Exit"
  * @since 0.1.0
  */
 import { Client, type Connection, type ConnectionError, Server } from "@effect-ncp/core"
-import * as Duration from "effect/Duration"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"

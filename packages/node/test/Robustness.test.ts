@@ -153,7 +153,7 @@ describe("backpressure", () => {
               )
             ),
           // 1 MiB commands: above the server's default packet limit
-        { bufferCapacity: 4, maxPacketBytes: 2 * MiB, maxBufferedBytes: 4 * MiB }
+          { bufferCapacity: 4, maxPacketBytes: 2 * MiB, maxBufferedBytes: 4 * MiB }
         )
         const connection = yield* connect(port)
         const payload = new Uint8Array(size)

@@ -1,15 +1,14 @@
-import { assert, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { type Connection, Field } from "@effect-ncp/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { capturingLogger, failureOf, type LogLine } from "../../core/test/util.js"
 import { SelfSignedCertificate } from "../src/index.js"
-import { connect, HOST, RawPeer, rawServer, serve } from "./harness.js"
+import { connect, HOST, RawPeer, serve } from "./harness.js"
 
 // NCP connections over real sockets on the loopback interface: every test runs on real time
 // (it.live) and waits for real events, never for a fixed delay.
@@ -20,8 +19,7 @@ import { connect, HOST, RawPeer, rawServer, serve } from "./harness.js"
 
 /**
  * A test node: every field gets an `ACKN` reply, then its own params back (an echo), except
- * `CAUT` (a warning reply), `FAIL` (an error reply), `NOIS` (unrelated fields first) and
- * `BOOM` (the handler fails).
+ * `CAUT` (a warning reply), `FAIL` (an error reply) and `NOIS` (unrelated fields first).
  */
 const node = (connection: Connection.Connection) =>
   connection.fields.pipe(
@@ -37,25 +35,12 @@ const node = (connection: Connection.Connection) =>
             yield* Effect.scoped(connection.send("STAT", "STAT", { OCON: 1 }))
             yield* Effect.scoped(connection.send(field.packetType, "OTHR", { N: 2 }))
             return yield* field.reply(field.params)
-          case "BOOM":
-            return yield* Effect.fail(new Error("handler bug"))
           default:
             return yield* field.reply(field.params)
         }
       })
     )
   )
-
-/** The client's half of the handshake, by hand: HELO, CCRE, SCAR, CARE, SCON. */
-const rawHandshake = (peer: RawPeer) =>
-  Effect.gen(function* () {
-    const helo = yield* peer.readFields
-    expect(helo.fields[0]?.name).toBe("HELO")
-    yield* peer.send("LINK", "CCRE", 1, { CIW: "raw", CUSR: "u", CDOM: "", LINK: 30 })
-    expect((yield* peer.readFields).fields[0]?.name).toBe("SCAR")
-    yield* peer.send("LINK", "CARE", 2, { CAR: "raw" })
-    expect((yield* peer.readFields).fields[0]?.name).toBe("SCON")
-  })
 
 /** Sockets and timers open in this process (vitest's own are pipes, ports and its own timers). */
 const activeResources = () =>
@@ -204,36 +189,6 @@ describe("commands over TCP", () => {
 })
 
 describe("errors and closing over TCP", () => {
-  it.live("garbage bytes after the handshake get LINK ERRO 400, then the server closes", () =>
-    Effect.gen(function* () {
-      const { port } = yield* serve(node)
-      const peer = yield* RawPeer.connect(port)
-      yield* rawHandshake(peer)
-      yield* peer.write("GET / HTTP/1.1\r\n\r\n")
-      const packet = yield* peer.readFields
-      const field = packet.fields[0]
-      assert(field !== undefined)
-      expect([packet.type, field.name, Field.get(field, "ERRC"), Field.get(field, "ERRO")]).toEqual([
-        "LINK",
-        "ERRO",
-        400,
-        "Bad request"
-      ])
-      expect((yield* peer.untilEnded).length).toBe(0)
-    })
-  )
-
-  it.live("a failing handler answers LINK ERRO 500; the client's command fails and the connection ends", () =>
-    Effect.gen(function* () {
-      const { port } = yield* serve(node)
-      const connection = yield* connect(port)
-      const error = yield* Effect.flip(connection.request("DSPC", "BOOM"))
-      expect(error).toMatchObject({ _tag: "CommandError", packetType: "LINK", fieldName: "ERRO", code: 500 })
-      expect(error.message).toContain("Server error")
-      expect(yield* connection.closed).toMatchObject({ _tag: "CommandError", code: 500 })
-    })
-  )
-
   it.live("the client closes: the server handler's fields stream ends after the last field", () =>
     Effect.gen(function* () {
       const received = yield* Deferred.make<ReadonlyArray<string>>()
@@ -378,32 +333,6 @@ describe("TLS and authentication", () => {
       yield* peer.send("LINK", "CCRE", 1, { CIW: "intruder", CUSR: "u", CDOM: "", LINK: 30 })
       const after = yield* peer.untilEnded
       expect(after.length).toBe(0)
-    })
-  )
-})
-
-describe("legacy nodes", () => {
-  it.live("a node answering SCAR without LINK: timeout 0, and the first keep-alive at once", () =>
-    Effect.gen(function* () {
-      const { port, accepted } = yield* rawServer
-      const connecting = yield* Effect.forkChild(connect(port, { timeout: 30 }))
-      const peer = yield* accepted
-      yield* peer.send("LINK", "HELO", 0, { NCPV: "legacy" })
-      const ccre = (yield* peer.readFields).fields[0]
-      expect([ccre?.name, ccre && Field.get(ccre, "LINK")]).toEqual(["CCRE", 30])
-      yield* peer.send("LINK", "SCAR", 1, {})
-      expect((yield* peer.readFields).fields[0]?.name).toBe("CARE")
-      yield* peer.send("LINK", "SCON", 2)
-      const connection = yield* Fiber.join(connecting)
-      expect(connection.timeout).toBe(0)
-      // the first keep-alive comes at once, not 3 s later: sooner than anything else the client sends
-      const keepAlive = yield* peer.readPacket
-      expect([keepAlive.type, keepAlive.id, keepAlive.fields.length, keepAlive.timestamp.nanos]).toEqual([
-        "LINK",
-        0,
-        0,
-        0
-      ])
     })
   )
 })

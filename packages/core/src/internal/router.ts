@@ -311,6 +311,11 @@ export class Router {
     for (const [, id] of sent) {
       const registered = this.responses.get(id)
       if (registered === undefined) continue
+      // the usual case: the only Response waiting for this id
+      if (registered.length === 1 && registered[0]?.mailbox === mailbox) {
+        this.responses.delete(id)
+        continue
+      }
       const kept = registered.filter((registration) => registration.mailbox !== mailbox)
       if (kept.length === 0) this.responses.delete(id)
       else this.responses.set(id, kept)

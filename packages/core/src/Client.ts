@@ -10,8 +10,7 @@
  * ```ts
  * import { Client } from "@effect-ncp/core"
  * import { NodeTransport } from "@effect-ncp/node"
- * import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
+ * import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const connection = yield* Client.connect({ host: "rfeye000123.local" })

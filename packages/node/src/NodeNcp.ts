@@ -7,11 +7,7 @@
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Duration from "effect/Duration"
-import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+ * import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const connection = yield* NodeNcp.connect({ host: "rfeye000123.local" })
@@ -51,11 +47,7 @@ export interface ConnectOptions extends Omit<Client.ClientOptions, "tls"> {
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Duration from "effect/Duration"
-import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+ * import * as Effect from "effect/Effect"
  *
  * // TLS with a password, trusting the node's own certificate
  * declare const nodeCertificate: string
@@ -81,11 +73,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
  * ```ts
  * import { Client } from "@effect-ncp/core"
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Duration from "effect/Duration"
-import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+ * import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const node = yield* Client.NcpClient
@@ -151,10 +139,7 @@ export interface Listening {
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+ * import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function* () {
  *   const { host, port } = yield* NodeNcp.NcpServer
@@ -219,11 +204,7 @@ export const serve = <E, R, EA = never, RA = never>(
  * @example
  * ```ts
  * import { NodeNcp } from "@effect-ncp/node"
- * import * as Duration from "effect/Duration"
-import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+ * import * as Effect from "effect/Effect"
  * import * as Stream from "effect/Stream"
  *
  * const program = Effect.gen(function* () {

@@ -22,15 +22,19 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import type * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import * as Handshake from "./internal/handshake.js"
+import * as Reconnect from "./internal/reconnect.js"
 import * as Tunnel from "./internal/tunnel.js"
 import { makeWire } from "./internal/wire.js"
 import { type TlsOption, Transport } from "./Transport.js"
@@ -179,4 +183,200 @@ export const connect = Effect.fn("Client.connect")(function* (
 export class NcpClient extends Context.Service<NcpClient, Connection.Connection>()("@effect-ncp/core/NcpClient") {
   static readonly layer = (options: ClientOptions): Layer.Layer<NcpClient, ConnectionError, Transport> =>
     Layer.effect(NcpClient, connect(options))
+
+  /**
+   * A connection that comes back when the node does: `NcpClient` delegates each call to the
+   * connection open at the time, and `NcpClientState` tells how the link stands. When the
+   * node goes away the client reconnects on `schedule` (by default
+   * {@link defaultReconnectSchedule}); see {@link connectReconnecting} for what requests,
+   * `recv` and `fields` do meanwhile.
+   *
+   * The layer is built once the first attempt has ended: with the node up, the first request
+   * finds the connection open; with the node down, the layer builds anyway (it never fails)
+   * and the client keeps trying. Releasing it closes the connection and stops reconnecting.
+   *
+   * @example
+   * ```ts
+   * import { Client } from "@effect-ncp/core"
+   * import { NodeTransport } from "@effect-ncp/node"
+   * import * as Effect from "effect/Effect"
+   * import * as Layer from "effect/Layer"
+   *
+   * const NodeLink = Client.NcpClient.layerReconnecting({
+   *   host: "rfeye000123.local",
+   *   requestTimeout: "10 seconds",
+   *   waitForConnection: true
+   * }).pipe(Layer.provide(NodeTransport.layer))
+   *
+   * const program = Effect.gen(function* () {
+   *   const node = yield* Client.NcpClient
+   *   return yield* node.request("STAT", "STAT")
+   * }).pipe(Effect.provide(NodeLink))
+   * ```
+   */
+  static readonly layerReconnecting = (
+    options: ReconnectOptions
+  ): Layer.Layer<NcpClient | NcpClientState, never, Transport> =>
+    Layer.effectContext(
+      Effect.map(connectReconnecting(options), (client) =>
+        Context.make(NcpClient, client).pipe(Context.add(NcpClientState, client))
+      )
+    )
 }
+
+/**
+ * How a reconnecting client stands:
+ *
+ * - `Connecting`: attempt number `attempt` is under way (`lastError`: why the previous attempt
+ *   failed, or why the last connection ended).
+ * - `Open`: a connection is open to `remote`, with the `timeout` agreed in its handshake.
+ * - `BackingOff`: waiting `delay` before attempt number `attempt`; `lastError` is why the
+ *   previous attempt failed or the last connection ended. Attempts count from 1 again after a
+ *   connection that opened.
+ * - `Closed`: stopped for good. Without `lastError` it was released or `close`d; with one, its
+ *   schedule gave up (or it failed unexpectedly) and `lastError` is the last failure.
+ */
+export type ClientState = Data.TaggedEnum<{
+  Connecting: { readonly attempt: number; readonly lastError: ConnectionError | undefined }
+  Open: { readonly remote: string; readonly timeout: number }
+  BackingOff: { readonly attempt: number; readonly lastError: ConnectionError; readonly delay: Duration.Duration }
+  Closed: { readonly lastError: ConnectionError | undefined }
+}>
+
+/**
+ * The delays of a reconnecting client when none is given: exponential from 500 ms, doubling
+ * (0.5, 1, 2, 4, 8, 16 s), capped at 30 s, each randomized to between 80% and 120% so that many
+ * clients of one node do not come back in step; it never gives up. Its input is the error of
+ * the attempt that failed (or of the connection that ended), for schedules that stop on some
+ * errors.
+ */
+export const defaultReconnectSchedule: Schedule.Schedule<Duration.Duration, unknown> = Schedule.exponential(
+  "500 millis",
+  2
+).pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(30)))),
+  Schedule.jittered
+)
+
+/** Options of {@link connectReconnecting} and `NcpClient.layerReconnecting`: those of a connection, and two more. */
+export interface ReconnectOptions extends ClientOptions {
+  /**
+   * The delays between attempts: after a failed attempt, and before the first attempt after a
+   * connection ended. Its input is the error; when it ends, the client gives up (state `Closed`
+   * with the last error). It starts over once a connection opens. Default
+   * {@link defaultReconnectSchedule}.
+   *
+   * @example
+   * ```ts
+   * import type { ConnectionError } from "@effect-ncp/core"
+   * import * as Schedule from "effect/Schedule"
+   *
+   * // every 2 s, and stop after a refused password
+   * const schedule = Schedule.spaced("2 seconds").pipe(
+   *   Schedule.setInputType<ConnectionError>(),
+   *   Schedule.while(({ input }) => input._tag !== "AuthenticationError")
+   * )
+   * ```
+   */
+  readonly schedule?: Schedule.Schedule<unknown, ConnectionError> | undefined
+  /**
+   * While no connection is open, `request`, `send` and `sendPacket` wait for one, up to their
+   * deadline (`{ timeout }`, else `requestTimeout`; the wait counts towards `request`'s reply
+   * deadline), and `recv`/`recvField` wait without one; past the deadline, or when the client
+   * closes, they fail with `NotConnected`. Default false: they fail at once with `NotConnected`.
+   */
+  readonly waitForConnection?: boolean | undefined
+}
+
+/**
+ * A reconnecting client: a `Connection` that delegates to whichever connection is open, plus
+ * its state.
+ */
+export interface ReconnectingConnection extends Connection.Connection {
+  /** The state now. */
+  readonly state: Effect.Effect<ClientState>
+  /**
+   * The state now, then every change, ending after `Closed`. A subscriber that falls more
+   * than 64 changes behind misses the oldest, never the newest.
+   */
+  readonly changes: Stream.Stream<ClientState>
+}
+
+/**
+ * Starts a client that keeps a connection to the node open for the life of the current scope,
+ * reconnecting on `options.schedule` whenever an attempt fails or the connection ends. Returns
+ * once the first attempt has ended, and never fails: a node that is down is its state's
+ * business (`BackingOff`), and requests say so.
+ *
+ * - `request`, `send`, `sendPacket`, `recv` and `recvField` go to the connection open at the
+ *   time of the call. With none open they fail at once with `NotConnected` (the state, the
+ *   attempt and the last error), or, with `waitForConnection`, wait for one up to their
+ *   deadline. A call in flight when its connection ends fails with the error that ended it
+ *   (`ConnectionClosed`, `NetworkError`, ...); nothing is sent again, since the node may have
+ *   acted on it. A `Response` belongs to the connection it was sent on.
+ * - `fields` spans reconnects: each connection's fields in turn, nothing during an outage (a
+ *   node's subscriptions end with its connection; watch `changes` for `Open` to renew them).
+ *   It ends when the client is released or closed, and fails with `NotConnected` when the
+ *   schedule gives up.
+ * - `close` closes the connection and stops reconnecting for good; `closed` completes then,
+ *   with the `NotConnected` that calls get from then on.
+ * - `timeout` is the open connection's agreed timeout, else the one asked for.
+ *
+ * Connecting and disconnecting are logged at Info as ncplib does ("Connected to node:9999 over
+ * NCP", `ncp: "Connected"`; "Disconnected from node:9999 over NCP", `ncp: "Disconnected"` with
+ * the `reason`); the first failed attempt of an outage at Warn (`ncp: "ConnectFailed"`), the
+ * ones after it at Debug; giving up at Error (`ncp: "ReconnectStopped"`).
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@effect-ncp/core"
+ * import { NodeTransport } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ * import * as Stream from "effect/Stream"
+ *
+ * const program = Effect.gen(function* () {
+ *   const node = yield* Client.connectReconnecting({ host: "rfeye000123.local" })
+ *   yield* Effect.forkScoped(
+ *     node.changes.pipe(Stream.runForEach((state) => Effect.log(`link: ${state._tag}`)))
+ *   )
+ *   return yield* node.request("STAT", "STAT") // NotConnected while the node is away
+ * }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer))
+ * ```
+ */
+export const connectReconnecting = (
+  options: ReconnectOptions
+): Effect.Effect<ReconnectingConnection, never, Transport | Scope.Scope> =>
+  Effect.flatMap(Transport, (transport) => {
+    const port = options.port ?? defaultPort(options)
+    const timeout = options.timeout ?? 60
+    return Reconnect.make({
+      remote: options.remoteHostname ?? `${options.host}:${port}`,
+      requestedTimeout: timeout,
+      requestTimeout: options.requestTimeout,
+      schedule: options.schedule ?? defaultReconnectSchedule,
+      waitForConnection: options.waitForConnection ?? false,
+      connect: Effect.provideService(connect(options), Transport, transport)
+    })
+  })
+
+/**
+ * The state of the reconnecting client that `NcpClient.layerReconnecting` provides: `state`
+ * now, and `changes` as a Stream.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@effect-ncp/core"
+ * import * as Effect from "effect/Effect"
+ * import * as Stream from "effect/Stream"
+ *
+ * // Log every change of the link to the node.
+ * const watch = Effect.gen(function* () {
+ *   const link = yield* Client.NcpClientState
+ *   yield* link.changes.pipe(Stream.runForEach((state) => Effect.logInfo(`node link: ${state._tag}`)))
+ * })
+ * ```
+ */
+export class NcpClientState extends Context.Service<
+  NcpClientState,
+  Pick<ReconnectingConnection, "state" | "changes">
+>()("@effect-ncp/core/NcpClientState") {}

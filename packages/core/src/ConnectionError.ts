@@ -9,6 +9,8 @@
  * - `CommandError`: the node answered a command with `ERRO`/`ERRC`.
  * - `ConnectionDefect`: code running on the connection threw (a bug, ours or a handler's); the
  *   connection ended, and `cause` holds what was thrown.
+ * - `NotConnected`: a reconnecting client has no open connection right now (it is connecting,
+ *   backing off, or closed); `lastError` says why.
  * - `DecodeError` and `EncodeError` (module `CodecError`): bad bytes in, bad values out.
  *
  * @since 0.1.0
@@ -135,6 +137,51 @@ export class ConnectionDefect extends Schema.TaggedError<ConnectionDefect>()("Co
   }
 }
 
+const connectionErrorTags: ReadonlySet<string> = new Set([
+  "NetworkError",
+  "AuthenticationError",
+  "NetworkTimeout",
+  "ConnectionClosed",
+  "CommandError",
+  "ConnectionDefect",
+  "NotConnected",
+  "DecodeError",
+  "EncodeError"
+])
+
+const ConnectionErrorSchema = Schema.declare(
+  (u: unknown): u is ConnectionError =>
+    u instanceof Error && "_tag" in u && typeof u._tag === "string" && connectionErrorTags.has(u._tag),
+  { identifier: "ConnectionError" }
+)
+
+/**
+ * A reconnecting client (`Client.NcpClient.layerReconnecting`) has no open connection: it is
+ * making an attempt (`state` "Connecting"), waiting before the next one ("BackingOff"), or has
+ * stopped for good ("Closed": released, closed, or its schedule gave up). `attempt` numbers the
+ * attempt being made or waited for (1 after a disconnect); `lastError` is why the last attempt
+ * failed, or why the last connection ended.
+ */
+export class NotConnected extends Schema.TaggedError<NotConnected>()("NotConnected", {
+  state: Schema.Literals(["Connecting", "BackingOff", "Closed"]),
+  remote: Schema.optional(Schema.String),
+  attempt: Schema.optional(Schema.Number),
+  lastError: Schema.optional(ConnectionErrorSchema)
+}) {
+  override get message(): string {
+    const prefix = this.remote === undefined ? "" : `${this.remote}: `
+    const state =
+      this.state === "Connecting"
+        ? `connecting (attempt ${this.attempt ?? 1})`
+        : this.state === "BackingOff"
+          ? `waiting to reconnect (attempt ${this.attempt ?? 1})`
+          : "the client is closed"
+    const last = this.lastError === undefined ? "" : `; last error: ${this.lastError.message}`
+    // the last error usually names the same remote: say it once
+    return `${prefix}not connected: ${state}${prefix === "" ? last : last.replace(`: ${prefix}`, ": ")}`
+  }
+}
+
 /** Every error an NCP connection can fail with. */
 export type ConnectionError =
   | NetworkError
@@ -143,5 +190,6 @@ export type ConnectionError =
   | ConnectionClosed
   | CommandError
   | ConnectionDefect
+  | NotConnected
   | DecodeError
   | EncodeError

@@ -84,6 +84,40 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
 export const layerClient = (options: ConnectOptions): Layer.Layer<Client.NcpClient, ConnectionError> =>
   Client.NcpClient.layer(toClientOptions(options)).pipe(Layer.provide(NodeTransport.layer))
 
+/**
+ * Options of {@link layerClientReconnecting}: the core's `Client.ReconnectOptions`, with `tls`
+ * as Node takes it (see {@link ConnectOptions}).
+ */
+export interface ReconnectOptions extends Omit<Client.ReconnectOptions, "tls"> {
+  readonly tls?: boolean | NodeTransport.TlsOptions | undefined
+}
+
+/**
+ * A connection that comes back when the node does, over the Node transport: the
+ * `Client.NcpClient` service delegates to the open connection, and `Client.NcpClientState`
+ * tells how the link stands. `Client.NcpClient.layerReconnecting` with `NodeTransport.layer`.
+ *
+ * @example
+ * ```ts
+ * import { Client } from "@effect-ncp/core"
+ * import { NodeNcp } from "@effect-ncp/node"
+ * import * as Effect from "effect/Effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const node = yield* Client.NcpClient
+ *   return yield* node.request("STAT", "STAT") // fails with NotConnected while the node is away
+ * }).pipe(Effect.provide(NodeNcp.layerClientReconnecting({ host: "rfeye000123.local" })))
+ * ```
+ */
+export const layerClientReconnecting = (
+  options: ReconnectOptions
+): Layer.Layer<Client.NcpClient | Client.NcpClientState> =>
+  Client.NcpClient.layerReconnecting({
+    ...toClientOptions(options),
+    schedule: options.schedule,
+    waitForConnection: options.waitForConnection
+  }).pipe(Layer.provide(NodeTransport.layer))
+
 // Node's `tls.connect` options are what the core's platform-neutral `TlsOption` carries on Node;
 // the copy gives TypeScript the index signature the `ConnectionOptions` interface lacks.
 const toClientOptions = ({ tls, ...options }: ConnectOptions): Client.ClientOptions => ({

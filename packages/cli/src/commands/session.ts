@@ -52,6 +52,8 @@ export const describeError = (error: ConnectionError): string => {
       return `cannot encode the command: ${error.message}`
     case "ConnectionDefect":
       return `internal error: ${error.message}`
+    case "NotConnected":
+      return error.message
     case "NetworkError":
       return error.message
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
@@ -465,6 +466,33 @@ describe("replies", () => {
 })
 
 describe("server", () => {
+  it.effect("a fields stream started after the inbox filled gets every field, the one held back included", () =>
+    Effect.gen(function* () {
+      const go = yield* Deferred.make<void>()
+      const seen = yield* Deferred.make<ReadonlyArray<string>>()
+      const late = (connection: Connection.Connection) =>
+        Effect.andThen(
+          Deferred.await(go),
+          connection.fields.pipe(
+            Stream.take(5),
+            Stream.runCollect,
+            Effect.flatMap((fields) =>
+              Deferred.succeed(
+                seen,
+                [...fields].map((field) => field.name)
+              )
+            ),
+            Effect.andThen(Effect.never)
+          )
+        )
+      const { connection } = yield* connectToServer(late, {}, { bufferCapacity: 2 })
+      for (const name of ["A", "B", "C", "D", "E"]) yield* Effect.scoped(connection.send("DSPC", name))
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      yield* Deferred.succeed(go, undefined)
+      expect(yield* Deferred.await(seen)).toEqual(["A", "B", "C", "D", "E"])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("echoes over a real Server handler", () =>
     Effect.gen(function* () {
       const { connection } = yield* connectToServer(echo)

@@ -83,6 +83,27 @@ export class Mailbox<A, E> {
   }
 
   /**
+   * Delivers or queues an item if it can now: `true` when it was delivered, queued or discarded
+   * (the mailbox has ended), `false` when the mailbox is full.
+   */
+  tryOffer(item: A, cost = 0): boolean {
+    if (this.terminal !== undefined || this.deliver(item)) return true
+    if (this.buffer.length >= this.capacity) return false
+    this.push(item, cost)
+    return true
+  }
+
+  /** Completes once the mailbox has room (or has ended), offering nothing. */
+  room(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.terminal !== undefined || this.buffer.length < this.capacity) return Effect.void
+      const space = Deferred.makeUnsafe<void>()
+      this.spaceWaiters.push(space)
+      return Deferred.await(space)
+    })
+  }
+
+  /**
    * Delivers or queues an item without waiting. Then, while more than `capacity` items or more
    * than `maxBytes` of cost are queued, drops the oldest (the newest always stays). Returns how
    * many were dropped.

@@ -238,7 +238,7 @@ export class Router {
     }
     if (!claimed && this.subscribers.size === 0) {
       if (this.config.inboxOverflow === "backpressure") {
-        const wait = this.inbox.offerNow(item, cost)
+        const wait = this.offerUnclaimed(received, item, cost)
         if (wait !== undefined) (waits ??= []).push(wait)
       } else {
         const dropped = this.inbox.offerDroppingOldest(item, cost, this.config.inboxBytes ?? Number.POSITIVE_INFINITY)
@@ -252,6 +252,28 @@ export class Router {
     }
     if (waits === undefined) return undefined
     return waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
+  }
+
+  /**
+   * Queues an unclaimed field in the inbox, waiting while it is full. Where it goes is decided
+   * again once there is room: a `fields` stream started meanwhile (which drained the inbox) gets
+   * it, rather than the inbox behind that stream's back.
+   */
+  private offerUnclaimed(received: Received, item: Item, cost: number): Effect.Effect<void> | undefined {
+    if (this.subscribers.size > 0) {
+      let waits: Array<Effect.Effect<void>> | undefined
+      for (const mailbox of this.subscribers) {
+        const wait = mailbox.offerNow(received, cost)
+        if (wait !== undefined) (waits ??= []).push(wait)
+      }
+      if (waits === undefined) return undefined
+      return waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
+    }
+    if (this.inbox.tryOffer(item, cost)) return undefined
+    return Effect.andThen(
+      this.inbox.room(),
+      Effect.suspend(() => this.offerUnclaimed(received, item, cost) ?? Effect.void)
+    )
   }
 
   /** Routes `packet`'s fields from `index` on; `undefined` when all went synchronously. */

@@ -19,9 +19,12 @@
  *   newer node with more params still answers an older description. They stay on the raw
  *   field: {@link send} gives each reply with its field (`reply.field`), packet timestamp
  *   included.
- * - **Acknowledgements and error replies are not replies**: a typed call skips fields that
- *   carry `ACKN`, and turns one that carries `ERRO`/`ERRC` into the node's `CommandError`,
- *   whatever the connection's `autoAckn` and `autoErro`.
+ * - **Acknowledgements and error replies are not replies.** A reply carrying `ERRO`/`ERRC` is
+ *   the node's `CommandError`, whatever the connection's `autoErro`. {@link send} and
+ *   {@link stream} skip fields carrying `ACKN` whatever its `autoAckn`; {@link call} takes the
+ *   first reply, as `Connection.request` does, so it relies on `autoAckn` (on by default for
+ *   clients): without it, an acknowledgement where the reply was expected is an
+ *   {@link InvalidReply} naming `ACKN`.
  *
  * Errors stay distinct: the node's `CommandError`, {@link InvalidParams} and
  * {@link InvalidReply}, the connection's errors, and `NetworkTimeout` (naming the command)
@@ -448,17 +451,32 @@ const callOn = <C extends Any>(
   command: C,
   params: Params<C> | undefined,
   options: CallOptions | undefined
-): Effect.Effect<Reply<C>, CallError> =>
-  withDeadline(
-    Effect.scoped(
-      Effect.flatMap(send(connection, command, params as Params<C>), (response) =>
-        Effect.map(response.recv, (reply) => reply.params)
-      )
-    ),
-    command,
-    options?.timeout,
-    connection.remoteHostname
+): Effect.Effect<Reply<C>, CallError> => {
+  const encoded = encodeParams(command, (params ?? {}) as Params<C>)
+  if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+  // `request`, not `send`: no Scope per call, the round trip's hot path.
+  const exchange = Effect.flatMap(
+    connection.request(command.packetType, command.fieldName, encoded.success),
+    (field): Effect.Effect<Reply<C>, CommandError | InvalidReply> => {
+      if (isErrorReply(field)) return Effect.fail(commandError(field.packetType, field))
+      if (isAcknowledgement(field)) return Effect.fail(acknowledgementInstead(command, field))
+      return Effect.fromResult(decodeReply(command, field))
+    }
   )
+  return withDeadline(exchange, command, options?.timeout, connection.remoteHostname)
+}
+
+/** What `call` fails with when an acknowledgement comes first: it takes one reply, so it needs `autoAckn`. */
+const acknowledgementInstead = (command: Any, field: Field.Field): InvalidReply =>
+  new InvalidReply({
+    packetType: command.packetType,
+    fieldName: command.fieldName,
+    fieldId: field.id,
+    param: "ACKN",
+    detail:
+      "an acknowledgement came where the reply was expected: call takes the first reply, which needs the connection's autoAckn (on by default); use send or stream, which skip acknowledgements",
+    field
+  })
 
 /**
  * Sends a command and returns its first reply, decoded. With a connection as the first

@@ -32,7 +32,7 @@
  *
  * @example
  * ```ts
- * import { NcpCommand, WireSchema } from "@effect-ncp/core"
+ * import { type Connection, NcpCommand, WireSchema } from "@effect-ncp/core"
  * import * as Effect from "effect/Effect"
  * import * as Schema from "effect/Schema"
  *
@@ -230,7 +230,7 @@ const compiled = (command: Any): Compiled => {
 }
 
 /** The param an issue is about (the first key of its path) and what went wrong, with the value. */
-export const describeIssue = (
+const describeIssue = (
   issue: SchemaIssue.Issue,
   input: unknown
 ): { readonly param: string | undefined; readonly detail: string } => {
@@ -243,9 +243,9 @@ export const describeIssue = (
   if (rest.length > 0) detail = `at ${rest.map(String).join(".")}: ${detail}`
   // Schema messages leave the value out unless asked (and then print it whole, however big):
   // a short description of what was given.
-  if (param !== undefined && !detail.includes(", got ") && detail !== "Missing key") {
+  if (param !== undefined && !detail.includes(", got ")) {
     const value = Predicate.isObject(input) ? (input as Record<string, unknown>)[param] : undefined
-    if (value !== undefined) detail = `${detail}, got ${WireSchema.describe(value)}`
+    if (value !== undefined) detail = `${detail}, got ${WireSchema.describeValue(value)}`
   }
   return { param, detail }
 }
@@ -253,7 +253,7 @@ export const describeIssue = (
 const standardFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** The params of a field as the reply or params Schemas decode them: a `Value` per name, the last one for a repeated name. */
-export const paramsRecord = (field: Field.Field): Record<string, Value.Value> => {
+const paramsRecord = (field: Field.Field): Record<string, Value.Value> => {
   const record: Record<string, Value.Value> = {}
   for (const param of field.params) record[param.name] = param.value
   return record

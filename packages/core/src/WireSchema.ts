@@ -218,8 +218,8 @@ export const AnyValue = Schema.declare((u: unknown): u is Value.Value => Value.i
 })
 
 /** A short description of a value for an error message, bounded whatever the value's size. */
-export const describe = (u: unknown): string => {
-  if (Value.isValue(u)) return `${u.type} ${describe(u.value)}`
+export const describeValue = (u: unknown): string => {
+  if (Value.isValue(u)) return `${u.type} ${describeValue(u.value)}`
   switch (typeof u) {
     case "number":
       return Object.is(u, -0) ? "-0" : String(u)
@@ -280,7 +280,7 @@ const wire = <S extends Schema.Top & { readonly DecodingServices: never; readonl
           return decoded === undefined
             ? Effect.fail(
                 new SchemaIssue.InvalidValue(
-                  { message: `Expected ${expected}, got ${describe(value)}` },
+                  { message: `Expected ${expected}, got ${describeValue(value)}` },
                   value,
                   options
                 )

@@ -18,11 +18,16 @@
  *   router composes with a plain field handler for commands it does not describe;
  * - `LINK` fields after the handshake are the link's, not commands: ignored.
  *
+ * The router reads the fields no `Response` claims, with `connection.recv` (so the replies to
+ * commands the server sends itself are not taken for commands); a `connection.fields` stream
+ * run beside it would take them instead.
+ *
  * **Fair service.** A connection runs at most `concurrency` commands at once (default
  * {@link DEFAULT_CONCURRENCY}); later commands wait, in the order they came, in the
- * connection's field buffer, and once that is full the connection stops reading the socket,
- * so a client that floods a server slows only itself. A command whose Stream never ends
- * (a repeating one) holds its slot until it ends or the connection closes.
+ * connection's inbox (a server's holds `bufferCapacity` fields), and once that is full the
+ * connection stops reading the socket, so a client that floods a server slows only itself. A
+ * command whose Stream never ends (a repeating one) holds its slot until it ends or the
+ * connection closes.
  *
  * @example
  * ```ts
@@ -151,8 +156,8 @@ export const DEFAULT_CONCURRENCY = 4
 /** Options of {@link toHandler}. */
 export interface HandlerOptions<EF = never, RF = never> {
   /**
-   * The most commands of one connection running at once; later ones wait in order, and past
-   * the connection's buffer (`bufferCapacity`) its reading stops. Default
+   * The most commands of one connection running at once; later ones wait in order in its inbox,
+   * and past that (`bufferCapacity`) its reading stops. Default
    * {@link DEFAULT_CONCURRENCY} (4).
    */
   readonly concurrency?: number | undefined
@@ -222,7 +227,9 @@ export const toHandler =
       return acknowledge ? Effect.andThen(field.reply(acknowledgement), run) : run
     }
 
-    return connection.fields.pipe(
+    // `recv`, one field per pull: the router takes only what it can start, leaves the rest in
+    // the connection's inbox, and never sees the replies to commands of the server's own.
+    return Stream.fromEffectRepeat(connection.recv).pipe(
       Stream.filter((field) => field.packetType !== "LINK"),
       Stream.mapEffect(answer, { concurrency, unordered: true }),
       Stream.runDrain,

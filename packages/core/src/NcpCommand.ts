@@ -50,7 +50,7 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import * as Result from "effect/Result"
@@ -61,7 +61,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Client from "./Client.js"
 import type * as Connection from "./Connection.js"
-import { CommandError, type ConnectionError, NetworkTimeout } from "./ConnectionError.js"
+import { CommandError, type ConnectionError } from "./ConnectionError.js"
 import * as Field from "./Field.js"
 import type * as Value from "./Value.js"
 import * as WireSchema from "./WireSchema.js"
@@ -328,12 +328,13 @@ export const decodeReply = <C extends Any>(command: C, field: Field.Field): Resu
 // The client
 // ---------------------------------------------------------------------------------------------
 
-/** Options of {@link call}. */
+/** Options of {@link call}, {@link stream} and {@link send}. */
 export interface CallOptions {
   /**
-   * How long to wait for the reply, from the moment the command is sent; past it the call fails
-   * with `NetworkTimeout` naming the command (the command is not cancelled on the node).
-   * Default: no deadline of its own (the connection's receive timeout still applies).
+   * The longest wait for each reply (`Connection.RequestOptions`): past it the wait fails with
+   * a `NetworkTimeout` whose `command` names the command; the connection stays open and the
+   * command is not cancelled on the node. Default: the connection's `requestTimeout` (none
+   * unless set; the connection's receive timeout still applies).
    */
   readonly timeout?: Duration.Input | undefined
 }
@@ -361,25 +362,12 @@ type ParamsArgs<C extends Any, Rest extends ReadonlyArray<unknown>> =
 const isAcknowledgement = (field: Field.Field) => Field.has(field, "ACKN")
 const isErrorReply = (field: Field.Field) => Field.has(field, "ERRO") || Field.has(field, "ERRC")
 
-const commandError = (packetType: string, field: Field.Field): CommandError => {
-  const detail = Field.get(field, "ERRO")
-  const code = Field.get(field, "ERRC")
-  return new CommandError({
-    packetType,
-    fieldName: field.name,
-    fieldId: field.id,
-    detail: typeof detail === "string" ? detail : "command error",
-    code: typeof code === "number" ? code : undefined,
-    field
-  })
-}
-
 /** A reply field (not an acknowledgement) as a typed reply, or the node's `CommandError` for an error reply. */
 const toReply = <C extends Any>(
   command: C,
   field: Connection.IncomingField
 ): Result.Result<TypedReply<Reply<C>>, CommandError | InvalidReply> => {
-  if (isErrorReply(field)) return Result.fail(commandError(field.packetType, field))
+  if (isErrorReply(field)) return Result.fail(CommandError.fromField(field.packetType, field))
   const decoded = decodeReply(command, field)
   return Result.isSuccess(decoded) ? Result.succeed({ params: decoded.success, field }) : Result.fail(decoded.failure)
 }
@@ -391,30 +379,6 @@ const nextReply = <C extends Any>(
   Effect.flatMap(response.recv, (field) =>
     isAcknowledgement(field) ? nextReply(command, response) : Effect.fromResult(toReply(command, field))
   )
-
-/**
- * The deadline of a typed call: `NetworkTimeout` naming the command once `timeout` has passed.
- * The one place a call's deadline lives, so that it can hand over to the connection's own.
- */
-const withDeadline = <A, E, R>(
-  effect: Effect.Effect<A, E, R>,
-  command: Any,
-  timeout: Duration.Input | undefined,
-  remote: string
-): Effect.Effect<A, E | NetworkTimeout, R> =>
-  timeout === undefined
-    ? effect
-    : Effect.timeoutOrElse(effect, {
-        duration: timeout,
-        orElse: () =>
-          Effect.fail(
-            new NetworkTimeout({
-              seconds: Duration.toSeconds(Duration.fromInputUnsafe(timeout)),
-              during: `waiting for the reply to ${command.packetType} ${command.fieldName}`,
-              remote
-            })
-          )
-      })
 
 /**
  * Sends a command and returns its {@link TypedResponse}, registered for the life of the current
@@ -430,11 +394,12 @@ const withDeadline = <A, E, R>(
 export const send = <C extends Any>(
   connection: Connection.Connection,
   command: C,
-  ...[params]: ParamsArgs<C, []>
+  ...[params, options]: ParamsArgs<C, [options?: CallOptions]>
 ): Effect.Effect<TypedResponse<Reply<C>>, ConnectionError | InvalidParams, Scope.Scope> => {
   const encoded = encodeParams(command, (params ?? {}) as Params<C>)
   if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
-  return Effect.map(connection.send(command.packetType, command.fieldName, encoded.success), (response) => ({
+  const sent = connection.send(command.packetType, command.fieldName, encoded.success, options)
+  return Effect.map(sent, (response) => ({
     fieldId: response.fieldId,
     recv: nextReply(command, response),
     get replies() {
@@ -455,15 +420,14 @@ const callOn = <C extends Any>(
   const encoded = encodeParams(command, (params ?? {}) as Params<C>)
   if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
   // `request`, not `send`: no Scope per call, the round trip's hot path.
-  const exchange = Effect.flatMap(
-    connection.request(command.packetType, command.fieldName, encoded.success),
+  return Effect.flatMap(
+    connection.request(command.packetType, command.fieldName, encoded.success, options),
     (field): Effect.Effect<Reply<C>, CommandError | InvalidReply> => {
-      if (isErrorReply(field)) return Effect.fail(commandError(field.packetType, field))
+      if (isErrorReply(field)) return Effect.fail(CommandError.fromField(field.packetType, field))
       if (isAcknowledgement(field)) return Effect.fail(acknowledgementInstead(command, field))
       return Effect.fromResult(decodeReply(command, field))
     }
   )
-  return withDeadline(exchange, command, options?.timeout, connection.remoteHostname)
 }
 
 /** What `call` fails with when an acknowledgement comes first: it takes one reply, so it needs `autoAckn`. */
@@ -525,20 +489,23 @@ export const stream: {
   <C extends AnyStream>(
     connection: Connection.Connection,
     command: C,
-    ...args: ParamsArgs<C, []>
+    ...args: ParamsArgs<C, [options?: CallOptions]>
   ): Stream.Stream<Reply<C>, CallError>
-  <C extends AnyStream>(command: C, ...args: ParamsArgs<C, []>): Stream.Stream<Reply<C>, CallError, Client.NcpClient>
+  <C extends AnyStream>(
+    command: C,
+    ...args: ParamsArgs<C, [options?: CallOptions]>
+  ): Stream.Stream<Reply<C>, CallError, Client.NcpClient>
 } = ((...args: ReadonlyArray<unknown>) => {
-  const on = (connection: Connection.Connection, command: Any, params: unknown) =>
+  const on = (connection: Connection.Connection, command: Any, params: unknown, options: CallOptions | undefined) =>
     Stream.unwrap(
-      Effect.map(send(connection, command, params as never), (response) =>
+      Effect.map(send(connection, command, params as never, options), (response) =>
         Stream.map(response.replies, (reply) => reply.params)
       )
     )
   if (isNcpCommand(args[0])) {
-    const [command, params] = args as [Any, unknown]
-    return Stream.unwrap(Effect.map(Client.NcpClient, (connection) => on(connection, command, params)))
+    const [command, params, options] = args as [Any, unknown, CallOptions | undefined]
+    return Stream.unwrap(Effect.map(Client.NcpClient, (connection) => on(connection, command, params, options)))
   }
-  const [connection, command, params] = args as [Connection.Connection, Any, unknown]
-  return on(connection, command, params)
+  const [connection, command, params, options] = args as [Connection.Connection, Any, unknown, CallOptions | undefined]
+  return on(connection, command, params, options)
 }) as never

@@ -3,9 +3,30 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import { CommandRouter, type Connection, Field, NcpCommand, SimulatedNode, Value, WireSchema } from "../src/index.js"
-import { connectTo, settle } from "./inMemory.js"
+import {
+  type Client,
+  CommandRouter,
+  type Connection,
+  Field,
+  NcpCommand,
+  type Server,
+  SimulatedNode,
+  Value,
+  WireSchema
+} from "../src/index.js"
+import { connectToServer } from "./harness.js"
 import { capturingLogger, type LogLine } from "./util.js"
+
+/** A client connected to a real Server running `handler`, in memory. */
+const connect = <E>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
+  clientOptions: Partial<Client.ClientOptions> = {},
+  serverOptions: Server.ServerOptions = {}
+) => Effect.map(connectToServer(handler, clientOptions, serverOptions), ({ connection }) => connection)
+
+/** Yields until `done()` holds, at most `turns` times; the test asserts on the state afterwards. */
+const settle = (done: () => boolean, turns = 1000): Effect.Effect<void> =>
+  Effect.suspend(() => (done() || turns <= 0 ? Effect.void : Effect.andThen(Effect.yieldNow, settle(done, turns - 1))))
 
 // The server side of described commands, through a real Server and a real client.
 
@@ -36,7 +57,7 @@ const calculator = CommandRouter.make(
 describe("CommandRouter", () => {
   it.effect("answers each described command with its handler's typed reply, or its Stream of replies", () =>
     Effect.gen(function* () {
-      const connection = yield* connectTo(CommandRouter.toHandler(calculator))
+      const connection = yield* connect(CommandRouter.toHandler(calculator))
       expect(yield* NcpCommand.call(connection, Add, { A: 20, B: 22 })).toEqual({ SUM: 42 })
       const counted = yield* NcpCommand.stream(connection, Count, { N: 3 }).pipe(Stream.take(3), Stream.runCollect)
       expect(counted).toEqual([{ I: 1 }, { I: 2 }, { I: 3 }])
@@ -52,7 +73,7 @@ describe("CommandRouter", () => {
       const router = CommandRouter.make(
         CommandRouter.route(Add, ({ A, B }) => Effect.sync(() => ({ SUM: A + B + 0 * ran++ })))
       )
-      const connection = yield* connectTo(CommandRouter.toHandler(router))
+      const connection = yield* connect(CommandRouter.toHandler(router))
       const missing = yield* Effect.flip(connection.request("CALC", "ADD", { A: 1 }))
       assert(missing._tag === "CommandError")
       expect([missing.detail, missing.code]).toEqual(["param B: Missing key", 400])
@@ -69,7 +90,7 @@ describe("CommandRouter", () => {
   it.effect("a command no route describes gets ERRO=Unknown command, ERRC=400, as the simulated node answers", () =>
     Effect.gen(function* () {
       for (const handler of [CommandRouter.toHandler(calculator), SimulatedNode.handler]) {
-        const connection = yield* connectTo(handler)
+        const connection = yield* connect(handler)
         const error = yield* Effect.flip(connection.request("CALC", "MUL", { A: 1 }))
         assert(error._tag === "CommandError")
         expect([error.detail, error.code, error.packetType, error.fieldName]).toEqual([
@@ -93,7 +114,7 @@ describe("CommandRouter", () => {
             return field.name === "ECHO" ? field.reply(field.params) : CommandRouter.unknownCommand(field)
           }
         })
-        const connection = yield* connectTo(handler)
+        const connection = yield* connect(handler)
         yield* Effect.scoped(connection.send("LINK", "XTRA"))
         const echoed = yield* connection.request("CALC", "ECHO", { TEXT: "plain" })
         expect(Field.get(echoed, "TEXT")).toBe("plain")
@@ -104,9 +125,34 @@ describe("CommandRouter", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.effect("replies to the server's own commands go to their Response, not to the router", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      const asked: Array<unknown> = []
+      const handler = (connection: Connection.Connection) =>
+        Effect.all(
+          [
+            CommandRouter.toHandler(calculator, {
+              fallback: (field) => Effect.sync(() => seen.push(`${field.packetType} ${field.name}`))
+            })(connection),
+            connection
+              .request("NODE", "PING")
+              .pipe(Effect.flatMap((reply) => Effect.sync(() => asked.push(Field.get(reply, "PONG")))))
+          ],
+          { concurrency: "unbounded", discard: true }
+        )
+      const client = yield* connect(handler)
+      const ping = yield* client.recvField("NODE", "PING")
+      yield* ping.reply({ PONG: 1 })
+      expect(yield* NcpCommand.call(client, Add, { A: 1, B: 2 })).toEqual({ SUM: 3 })
+      expect(asked).toEqual([1])
+      expect(seen).toEqual([])
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("a handler failing with ErrorReply answers ERRO and ERRC, and the connection carries on", () =>
     Effect.gen(function* () {
-      const connection = yield* connectTo(CommandRouter.toHandler(calculator))
+      const connection = yield* connect(CommandRouter.toHandler(calculator))
       const error = yield* Effect.flip(NcpCommand.call(connection, Divide, { A: 1, B: 0 }))
       assert(error._tag === "CommandError")
       expect([error.detail, error.code]).toEqual(["division by zero", 422])
@@ -118,7 +164,7 @@ describe("CommandRouter", () => {
     const lines: Array<LogLine> = []
     return Effect.gen(function* () {
       const broken = CommandRouter.make(CommandRouter.route(Add, () => Effect.succeed({ SUM: 2 ** 40 })))
-      const connection = yield* connectTo(CommandRouter.toHandler(broken))
+      const connection = yield* connect(CommandRouter.toHandler(broken))
       const error = yield* Effect.flip(NcpCommand.call(connection, Add, { A: 1, B: 1 }))
       assert(error._tag === "CommandError")
       expect(error.code).toBe(500)
@@ -131,7 +177,7 @@ describe("CommandRouter", () => {
 
   it.effect("acknowledge: ACKN as soon as the params decode, then the reply; none for bad params", () =>
     Effect.gen(function* () {
-      const connection = yield* connectTo(CommandRouter.toHandler(calculator, { acknowledge: true }), {
+      const connection = yield* connect(CommandRouter.toHandler(calculator, { acknowledge: true }), {
         autoAckn: false
       })
       const response = yield* connection.send("CALC", "ADD", { A: 2, B: 3 })
@@ -163,11 +209,11 @@ describe("CommandRouter fair service", () => {
       ),
       CommandRouter.route(SimulatedNode.Status, () => Effect.succeed({ STAT: "OK", SEID: "test", UPTM: 0, TEMP: 20 }))
     )
-    // The router reads the connection's fields through this view, which counts what it pulls.
+    // The router reads the connection through this view, which counts the fields it takes.
     const handler = (connection: Connection.Connection) =>
       CommandRouter.toHandler(router)({
         ...connection,
-        fields: connection.fields.pipe(Stream.tap(() => Effect.sync(() => state.pulled++)))
+        recv: Effect.tap(connection.recv, () => Effect.sync(() => state.pulled++))
       })
     return { state, handler }
   }
@@ -177,8 +223,8 @@ describe("CommandRouter fair service", () => {
     () =>
       Effect.gen(function* () {
         const { state, handler } = slowNode()
-        const flooder = yield* connectTo(handler)
-        const other = yield* connectTo(handler)
+        const flooder = yield* connect(handler)
+        const other = yield* connect(handler)
         const responses = yield* Effect.forEach(
           Array.from({ length: 20 }, (_, i) => i + 1),
           (SEQN) => NcpCommand.send(flooder, Slow, { SEQN })
@@ -199,26 +245,23 @@ describe("CommandRouter fair service", () => {
       }).pipe(Effect.scoped)
   )
 
-  it.effect("past the commands running and the connection's buffer, the router stops pulling fields", () =>
+  it.effect("past the commands running, the router takes no more fields: the rest wait in the inbox", () =>
     Effect.gen(function* () {
       const { state, handler } = slowNode()
-      const flooder = yield* connectTo(handler, {}, { bufferCapacity: 2 })
-      // One round trip first: the router is reading before the flood starts.
-      yield* NcpCommand.call(flooder, SimulatedNode.Status)
+      const flooder = yield* connect(handler, {}, { bufferCapacity: 2 })
       yield* Effect.forEach(
         Array.from({ length: 100 }, (_, i) => i + 1),
         (SEQN) => NcpCommand.send(flooder, Slow, { SEQN })
       )
       yield* settle(() => false, 200)
-      // 4 running, and only a buffer's worth pulled ahead of them: the rest wait unread.
+      // 4 running, none taken ahead of them: the rest wait in the inbox, and past its 2 fields
+      // the connection reads no more.
       expect(state.started).toEqual([1, 2, 3, 4])
-      const pulled = state.pulled
-      expect(pulled).toBeGreaterThanOrEqual(4)
-      expect(pulled).toBeLessThanOrEqual(8)
+      expect(state.pulled).toBe(4)
       yield* TestClock.adjust("1 second")
       yield* settle(() => false, 200)
       expect(state.started).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
-      expect(state.pulled).toBeLessThanOrEqual(pulled + 4)
+      expect(state.pulled).toBe(8)
     }).pipe(Effect.scoped)
   )
 
@@ -233,7 +276,7 @@ describe("CommandRouter fair service", () => {
           )
         )
       )
-      const connection = yield* connectTo(CommandRouter.toHandler(router, { concurrency: 1 }))
+      const connection = yield* connect(CommandRouter.toHandler(router, { concurrency: 1 }))
       const fiber = yield* Effect.forkChild(
         Effect.forEach([1, 2, 3], (SEQN) => NcpCommand.call(connection, Slow, { SEQN }), { concurrency: "unbounded" })
       )

@@ -1,14 +1,14 @@
 /**
  * A backend that embeds a node connection as a Layer: `Client.NcpClient.layer(options)`,
  * provided with `NodeTransport.layer`, is the connection; a `SpectrumMonitor` service uses it
- * (`yield* Client.NcpClient`) without knowing how it was opened. The connection opens when the
- * layer is built and closes when the program ends. Runs against a simulated node started
- * in-process on a free port.
+ * (`yield* Client.NcpClient`) for typed calls of the simulated node's catalog, without knowing
+ * how it was opened. The connection opens when the layer is built and closes when the program
+ * ends. Runs against a simulated node started in-process on a free port.
  *
  *   npx tsx examples/backend.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, type ConnectionError, Field, SimulatedNode } from "@effect-ncp/core"
+import { Client, NcpCommand, SimulatedNode } from "@effect-ncp/core"
 import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
@@ -30,7 +30,7 @@ class SpectrumMonitor extends Context.Service<
       startMhz: number,
       stopMhz: number,
       thresholdDbm: number
-    ) => Effect.Effect<ReadonlyArray<Occupied>, ConnectionError>
+    ) => Effect.Effect<ReadonlyArray<Occupied>, NcpCommand.CallError>
   }
 >()("examples/SpectrumMonitor") {
   static readonly layer = Layer.effect(
@@ -43,9 +43,12 @@ class SpectrumMonitor extends Context.Service<
         thresholdDbm: number
       ) {
         const bins = 200
-        const reply = yield* node.request("DSPC", "SWEP", { FSTA: startMhz, FSTP: stopMhz, BINS: bins })
-        const levels = Field.get(reply, "PDAT")
-        if (!(levels instanceof Uint8Array)) return []
+        const { PDAT: levels } = yield* NcpCommand.call(
+          node,
+          SimulatedNode.Sweep,
+          { FSTA: startMhz, FSTP: stopMhz, BINS: bins },
+          { timeout: "10 seconds" }
+        )
         const found: Array<Occupied> = []
         for (let bin = 0; bin < bins; bin++) {
           const dbm = SimulatedNode.sweepLevelToDbm(levels[bin] ?? 0)

@@ -1,12 +1,13 @@
 /**
  * A sweep: connect to a node, ask for `DSPC SWEP` over 400-500 MHz and read the spectrum.
- * Shows `Client.connect`, `connection.request`, reading params with `Field`, and the sweep
+ * Shows `Client.connect`, a typed call of a described command (`SimulatedNode.Sweep`: its
+ * params and reply are Schemas, so the reply comes back decoded and checked), and the sweep
  * level mapping. Runs against a simulated node started in-process on a free port.
  *
  *   npx tsx examples/sweep.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, Field, SimulatedNode } from "@effect-ncp/core"
+import { Client, NcpCommand, SimulatedNode } from "@effect-ncp/core"
 import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -19,13 +20,12 @@ const program = Effect.gen(function* () {
 
   const connection = yield* Client.connect({ host: "127.0.0.1", port: NcpSocketServer.port(server.address) })
   // FSTA and FSTP are in MHz, as RFeye nodes take them. The ACKN reply is skipped by default.
-  const reply = yield* connection.request("DSPC", "SWEP", { FSTA: 400, FSTP: 500, BINS: 500 })
+  const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500, BINS: 500 })
 
-  const levels = Field.get(reply, "PDAT")
-  if (!(levels instanceof Uint8Array)) return yield* Effect.die("the reply has no PDAT")
-  const dbm = Array.from(levels.subarray(0, 500), SimulatedNode.sweepLevelToDbm)
+  // PDAT comes padded to whole 4-byte words; BINS says how many levels are real.
+  const dbm = Array.from(sweep.PDAT.subarray(0, sweep.BINS), SimulatedNode.sweepLevelToDbm)
   const peak = dbm.reduce((best, level, bin) => (level > (dbm[best] ?? -Infinity) ? bin : best), 0)
-  yield* Console.log(`${dbm.length} bins from ${Field.get(reply, "FSTA")} to ${Field.get(reply, "FSTP")} MHz`)
+  yield* Console.log(`${dbm.length} bins from ${sweep.FSTA} to ${sweep.FSTP} MHz`)
   yield* Console.log(`peak ${dbm[peak]} dBm at ${(400 + (peak * 100) / (dbm.length - 1)).toFixed(2)} MHz`)
 }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer))
 

@@ -15,11 +15,19 @@
  *
  * `DSPC SWEP` and `DSPC TIME` also take `REPT`: how many data replies to send, 100 ms apart
  * (default 1; 0 repeats until the connection closes), so a client can follow a stream of them.
- * Commands run concurrently, so a repeating one does not block the others.
  *
- * Bad params (a missing or inverted range, a count out of range) get a reply with
- * `ERRO="..."`, `ERRC=400`; any other command a reply with `ERRO="Unknown command"`,
- * `ERRC=400`. `LINK` fields after the handshake are ignored.
+ * The commands are described once with Schemas ({@link Sweep}, {@link Time}, {@link Status}:
+ * a worked catalog to copy): clients call them with `NcpCommand.call` and `NcpCommand.stream`,
+ * and the node itself is a `CommandRouter` of them ({@link router}). So bad params (a missing
+ * or inverted range, a count out of range, a param of the wrong type) get a reply with
+ * `ERRO` naming the param and `ERRC=400`; any other command a reply with
+ * `ERRO="Unknown command"`, `ERRC=400`. `LINK` fields after the handshake are ignored.
+ *
+ * **Fair service.** One connection's expensive commands cannot starve the others: each
+ * connection runs at most four commands at once (a repeating one does not block the others;
+ * later ones wait in order, then reading stops), and captures and sweeps are generated in
+ * slices that yield ({@link iqCaptureEffect}), so a 4 Mi-sample capture never holds the event
+ * loop for long.
  *
  * Sweep levels travel as data u8, one byte per frequency bin. This module owns the mapping
  * between that byte and a level in dBm ({@link sweepLevelToDbm}, {@link dbmToSweepLevel}),
@@ -29,7 +37,8 @@
  * dBm = byte / 2 - 147.5      byte 0 = -147.5 dBm, byte 255 = -20 dBm, 0.5 dB steps
  * ```
  *
- * The generators are pure: the same options (seed included) give the same samples.
+ * The generators are pure: the same options (seed included) give the same samples, in one
+ * piece or in slices.
  *
  * @example
  * ```ts
@@ -56,13 +65,17 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as SocketServer from "effect/socket/SocketServer"
+import * as CommandRouter from "./CommandRouter.js"
 import type * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import * as Field from "./Field.js"
+import type * as Field from "./Field.js"
+import * as NcpCommand from "./NcpCommand.js"
 import * as Server from "./Server.js"
 import * as Value from "./Value.js"
+import * as WireSchema from "./WireSchema.js"
 
 /** The level in dBm of sweep byte 0. */
 export const SWEEP_LEVEL_MIN_DBM = -147.5
@@ -98,6 +111,24 @@ export const NOISE_FLOOR_DBM = -110
  * noise floor around {@link NOISE_FLOOR_DBM} with a few carriers, placed and sized by the seed.
  */
 export const sweepSpectrum = (options: SweepOptions): Uint8Array => {
+  const generator = sweepGenerator(options)
+  generator.fill(generator.levels.length)
+  return generator.levels
+}
+
+/**
+ * {@link sweepSpectrum} as an Effect that computes {@link GENERATION_SLICE_BINS} bins at a time
+ * and yields between slices, so that a large sweep never holds the event loop for long. The
+ * same options give the same levels.
+ */
+export const sweepSpectrumEffect = (options: SweepOptions): Effect.Effect<Uint8Array> =>
+  Effect.suspend(() => {
+    const generator = sweepGenerator(options)
+    return inSlices(generator.levels.length, GENERATION_SLICE_BINS, generator.fill, generator.levels)
+  })
+
+/** The sweep generator: `fill(to)` computes the next bins up to `to`, in order, from one random sequence. */
+const sweepGenerator = (options: SweepOptions) => {
   const bins = Math.max(1, Math.floor(options.bins ?? 1024))
   const random = seededRandom(options.seed ?? 1)
   // Carriers first, so their placement depends on the seed only, not on the bin count.
@@ -108,17 +139,21 @@ export const sweepSpectrum = (options: SweepOptions): Uint8Array => {
     peakDbm: -75 + random() * 45
   }))
   const levels = new Uint8Array(bins)
-  for (let bin = 0; bin < bins; bin++) {
-    const position = bins === 1 ? 0.5 : bin / (bins - 1)
-    // Noise power adds linearly; summing in mW keeps overlapping carriers realistic.
-    let milliwatts = dbmToMilliwatts(NOISE_FLOOR_DBM + 2.5 * gaussian(random))
-    for (const carrier of carriers) {
-      const distance = (position - carrier.center) / carrier.width
-      milliwatts += dbmToMilliwatts(carrier.peakDbm - 6 * distance * distance)
+  let next = 0
+  const fill = (to: number): void => {
+    for (let bin = next; bin < to; bin++) {
+      const position = bins === 1 ? 0.5 : bin / (bins - 1)
+      // Noise power adds linearly; summing in mW keeps overlapping carriers realistic.
+      let milliwatts = dbmToMilliwatts(NOISE_FLOOR_DBM + 2.5 * gaussian(random))
+      for (const carrier of carriers) {
+        const distance = (position - carrier.center) / carrier.width
+        milliwatts += dbmToMilliwatts(carrier.peakDbm - 6 * distance * distance)
+      }
+      levels[bin] = dbmToSweepLevel(10 * Math.log10(milliwatts))
     }
-    levels[bin] = dbmToSweepLevel(10 * Math.log10(milliwatts))
+    next = Math.max(next, to)
   }
-  return levels
+  return { levels, fill }
 }
 
 /** Options of {@link iqCapture}. */
@@ -143,19 +178,61 @@ export const IQ_NOISE_SIGMA = 150
  * `toneHz` plus Gaussian noise and a small DC offset.
  */
 export const iqCapture = (options: IqOptions): Int16Array => {
-  const count = Math.max(0, Math.floor(options.samples))
+  const generator = iqGenerator(options)
+  generator.fill(generator.samples)
+  return generator.iq
+}
+
+/**
+ * {@link iqCapture} as an Effect that computes {@link GENERATION_SLICE_SAMPLES} samples at a
+ * time and yields between slices, so that a capture of millions of samples never holds the
+ * event loop for long. The same options give the same samples.
+ */
+export const iqCaptureEffect = (options: IqOptions): Effect.Effect<Int16Array> =>
+  Effect.suspend(() => {
+    const generator = iqGenerator(options)
+    return inSlices(generator.samples, GENERATION_SLICE_SAMPLES, generator.fill, generator.iq)
+  })
+
+/** The IQ generator: `fill(to)` computes the next samples up to `to`, in order, from one random sequence. */
+const iqGenerator = (options: IqOptions) => {
+  const samples = Math.max(0, Math.floor(options.samples))
   const sampleRateHz = options.sampleRateHz ?? 1_000_000
   const toneHz = options.toneHz ?? 100_000
   const random = seededRandom(options.seed ?? 1)
   const phase = random() * 2 * Math.PI
   const step = (2 * Math.PI * toneHz) / sampleRateHz
-  const out = new Int16Array(2 * count)
-  for (let n = 0; n < count; n++) {
-    const angle = phase + step * n
-    out[2 * n] = clampInt16(IQ_TONE_AMPLITUDE * Math.cos(angle) + IQ_NOISE_SIGMA * gaussian(random) + 12)
-    out[2 * n + 1] = clampInt16(IQ_TONE_AMPLITUDE * Math.sin(angle) + IQ_NOISE_SIGMA * gaussian(random) - 7)
+  const iq = new Int16Array(2 * samples)
+  let next = 0
+  const fill = (to: number): void => {
+    for (let n = next; n < to; n++) {
+      const angle = phase + step * n
+      iq[2 * n] = clampInt16(IQ_TONE_AMPLITUDE * Math.cos(angle) + IQ_NOISE_SIGMA * gaussian(random) + 12)
+      iq[2 * n + 1] = clampInt16(IQ_TONE_AMPLITUDE * Math.sin(angle) + IQ_NOISE_SIGMA * gaussian(random) - 7)
+    }
+    next = Math.max(next, to)
   }
-  return out
+  return { samples, iq, fill }
+}
+
+/** Samples a generator computes between two yields: about 10 ms of work on a slow machine. */
+export const GENERATION_SLICE_SAMPLES = 16_384
+/** Sweep bins a generator computes between two yields. */
+export const GENERATION_SLICE_BINS = 8_192
+
+/** Runs `fill` up to `total` in slices of `slice`, yielding to other fibers (and I/O) between them. */
+const inSlices = <A>(total: number, slice: number, fill: (to: number) => void, result: A): Effect.Effect<A> => {
+  const from = (start: number): Effect.Effect<A> => {
+    const to = Math.min(total, start + slice)
+    fill(to)
+    return to >= total
+      ? Effect.succeed(result)
+      : Effect.andThen(
+          Effect.yieldNow,
+          Effect.suspend(() => from(to))
+        )
+  }
+  return from(0)
 }
 
 const dbmToMilliwatts = (dbm: number): number => 10 ** (dbm / 10)
@@ -181,7 +258,7 @@ const gaussian = (random: () => number): number => {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The protocol handler
+// The commands, described once: the catalog a client calls and the router serves
 // ---------------------------------------------------------------------------------------------
 
 /** The simulated node's version string, sent as `NCPV` in `LINK HELO`. */
@@ -205,21 +282,104 @@ export const MAX_IQ_SAMPLES = 4 * 1024 * 1024
 /** The time between repeated data replies (`REPT`). */
 export const REPEAT_INTERVAL_MILLIS = 100
 
-const ackn: Field.ParamsInput = [["ACKN", Value.i32(1)]]
+/** `REPT`: how many data replies (0: until the connection closes). */
+const Repeat = WireSchema.i32.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a whole number, 0 or more" }))
 
-const badRequest = (detail: string): Field.ParamsInput => [
-  ["ERRO", Value.string(detail)],
-  ["ERRC", Value.i32(400)]
-]
+const sweepRange = "SWEP needs FSTA and FSTP (start and stop in MHz)"
 
-/** A numeric param as a number, `undefined` when missing, or `NaN` when it is not a number. */
-const numberParam = (field: Field.Field, name: string): number | undefined => {
-  const value = Field.get(field, name)
-  if (value === undefined) return undefined
-  if (typeof value === "number") return value
-  if (typeof value === "bigint") return Number(value)
-  return Number.NaN
-}
+/**
+ * `DSPC SWEP`: a sweep from `FSTA` to `FSTP` (MHz, as RFeye nodes take them, whole or not) in
+ * `BINS` bins (default 1024, 1..{@link MAX_SWEEP_BINS}), repeated `REPT` times
+ * {@link REPEAT_INTERVAL_MILLIS} apart (default 1; 0 until the connection closes). Each reply
+ * holds the range as sent, `BINS` and the levels, `PDAT` (data u8, {@link sweepLevelToDbm},
+ * padded to whole words: `BINS` says how many are real). `BINS` is optional in the reply, for
+ * nodes that do not send it.
+ *
+ * @example
+ * ```ts
+ * const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 88, FSTP: 108, BINS: 500 })
+ * sweep.PDAT.subarray(0, sweep.BINS ?? sweep.PDAT.length)
+ * ```
+ */
+export const Sweep = NcpCommand.make("DSPC", "SWEP", {
+  params: Schema.Struct({
+    FSTA: WireSchema.number.pipe(Schema.annotateKey({ messageMissingKey: sweepRange })),
+    FSTP: WireSchema.number.pipe(Schema.annotateKey({ messageMissingKey: sweepRange })),
+    BINS: Schema.optionalKey(
+      WireSchema.i32.check(
+        Schema.isBetween({ minimum: 1, maximum: MAX_SWEEP_BINS }, { expected: `a whole number 1..${MAX_SWEEP_BINS}` })
+      )
+    ),
+    REPT: Schema.optionalKey(Repeat)
+  }).check(
+    Schema.makeFilter(({ FSTA, FSTP }) =>
+      Number.isFinite(FSTA) && Number.isFinite(FSTP) && FSTA >= 0 && FSTP > FSTA
+        ? true
+        : { path: ["FSTP"], issue: "SWEP needs 0 <= FSTA < FSTP (MHz)" }
+    )
+  ),
+  reply: {
+    FSTA: WireSchema.number,
+    FSTP: WireSchema.number,
+    BINS: Schema.optionalKey(WireSchema.i32),
+    PDAT: WireSchema.u8Array
+  },
+  stream: true
+})
+
+/**
+ * `DSPC TIME`: an IQ capture of `NSMP` complex samples (or `SMPS`; default 4096, up to
+ * {@link MAX_IQ_SAMPLES}) at `SRAT` Hz (default 1e6) around `FCTR` MHz (default 2400),
+ * repeated `REPT` times as for {@link Sweep}. Each reply holds `DATA` (data i16, interleaved
+ * `I, Q, I, Q, ...`), and `FCTR`, `SRAT`, `NSMP` (optional in the reply, for nodes that do not
+ * send them).
+ */
+export const Time = NcpCommand.make("DSPC", "TIME", {
+  params: {
+    FCTR: Schema.optionalKey(
+      WireSchema.number.check(
+        Schema.isFinite(),
+        Schema.isGreaterThanOrEqualTo(0, { expected: "a frequency in MHz, 0 or more" })
+      )
+    ),
+    NSMP: Schema.optionalKey(
+      WireSchema.i32.check(
+        Schema.isBetween({ minimum: 1, maximum: MAX_IQ_SAMPLES }, { expected: `a whole number 1..${MAX_IQ_SAMPLES}` })
+      )
+    ),
+    SMPS: Schema.optionalKey(
+      WireSchema.i32.check(
+        Schema.isBetween({ minimum: 1, maximum: MAX_IQ_SAMPLES }, { expected: `a whole number 1..${MAX_IQ_SAMPLES}` })
+      )
+    ),
+    SRAT: Schema.optionalKey(
+      WireSchema.number.check(
+        Schema.isGreaterThan(0, { expected: "a sample rate in Hz above 0" }),
+        Schema.isLessThanOrEqualTo(2 ** 31 - 1, { expected: "a sample rate in Hz up to 2^31-1" })
+      )
+    ),
+    REPT: Schema.optionalKey(Repeat)
+  },
+  reply: {
+    FCTR: Schema.optionalKey(WireSchema.number),
+    SRAT: Schema.optionalKey(WireSchema.number),
+    NSMP: Schema.optionalKey(WireSchema.i32),
+    DATA: WireSchema.i16Array
+  },
+  stream: true
+})
+
+/**
+ * `STAT`: the node's status, `STAT="OK"`, its id `SEID`, `UPTM` (u32, seconds this connection
+ * has been open) and `TEMP` (f32, °C). The simulated node answers it whatever the field's name
+ * (`STAT RFLO` as well as `STAT STAT`).
+ */
+export const Status = NcpCommand.make("STAT", "STAT", {
+  reply: { STAT: WireSchema.string, SEID: WireSchema.string, UPTM: WireSchema.u32, TEMP: WireSchema.f32 }
+})
+
+/** Every command the simulated node serves. */
+export const commands = [Sweep, Time, Status] as const
 
 /** A seed from the request, so the same request shows the same carriers. */
 const seedOf = (...numbers: ReadonlyArray<number>): number => {
@@ -228,120 +388,75 @@ const seedOf = (...numbers: ReadonlyArray<number>): number => {
   return seed
 }
 
-type Plan =
-  | { readonly _tag: "Reply"; readonly params: Field.ParamsInput; readonly repeat: number }
-  | { readonly _tag: "Error"; readonly params: Field.ParamsInput }
-  | { readonly _tag: "Ignore" }
-
-const repeatOf = (field: Field.Field): number | string => {
-  const repeat = numberParam(field, "REPT") ?? 1
-  return Number.isInteger(repeat) && repeat >= 0 ? repeat : "REPT must be a whole number, 0 or more"
+/** `data`, then `repeat - 1` more, each {@link REPEAT_INTERVAL_MILLIS} after the previous one (0: forever). */
+const repeated = <A>(data: Effect.Effect<A>, repeat: number): Stream.Stream<A> => {
+  const later = Stream.fromEffectRepeat(Effect.andThen(Effect.sleep(REPEAT_INTERVAL_MILLIS), data))
+  return Stream.concat(Stream.fromEffect(data), repeat === 0 ? later : Stream.take(later, repeat - 1))
 }
 
-const sweepPlan = (field: Field.Field): Plan => {
-  const start = numberParam(field, "FSTA")
-  const stop = numberParam(field, "FSTP")
-  const bins = numberParam(field, "BINS") ?? 1024
-  const repeat = repeatOf(field)
-  if (start === undefined || stop === undefined) {
-    return { _tag: "Error", params: badRequest("SWEP needs FSTA and FSTP (start and stop in MHz)") }
-  }
-  if (!(Number.isFinite(start) && Number.isFinite(stop) && start >= 0 && stop > start)) {
-    return { _tag: "Error", params: badRequest("SWEP needs 0 <= FSTA < FSTP (MHz)") }
-  }
-  if (!(Number.isInteger(bins) && bins >= 1 && bins <= MAX_SWEEP_BINS)) {
-    return { _tag: "Error", params: badRequest(`BINS must be a whole number 1..${MAX_SWEEP_BINS}`) }
-  }
-  if (typeof repeat === "string") return { _tag: "Error", params: badRequest(repeat) }
-  const levels = sweepSpectrum({ startHz: start * 1e6, stopHz: stop * 1e6, bins, seed: seedOf(start, stop) })
-  return {
-    _tag: "Reply",
-    repeat,
-    params: [
-      ["FSTA", Field.getValue(field, "FSTA") ?? Value.f64(start)],
-      ["FSTP", Field.getValue(field, "FSTP") ?? Value.f64(stop)],
-      ["BINS", Value.i32(bins)],
-      ["PDAT", Value.u8Array(levels)]
-    ]
-  }
+/**
+ * The simulated node's router, for a connection opened at `openedAt` (epoch millis, Clock):
+ * the commands above, each generated in slices that yield.
+ */
+export const router = (openedAt: number) =>
+  CommandRouter.make(
+    CommandRouter.route(Sweep, (params) => {
+      const bins = params.BINS ?? 1024
+      const sweep = Effect.map(
+        sweepSpectrumEffect({
+          startHz: params.FSTA * 1e6,
+          stopHz: params.FSTP * 1e6,
+          bins,
+          seed: seedOf(params.FSTA, params.FSTP)
+        }),
+        (levels) => ({ FSTA: params.FSTA, FSTP: params.FSTP, BINS: bins, PDAT: levels })
+      )
+      return repeated(sweep, params.REPT ?? 1)
+    }),
+    CommandRouter.route(Time, (params) => {
+      const centre = params.FCTR ?? 2400
+      const samples = params.NSMP ?? params.SMPS ?? 4096
+      const rate = params.SRAT ?? 1_000_000
+      const capture = Effect.map(
+        iqCaptureEffect({ samples, sampleRateHz: rate, toneHz: rate / 10, seed: seedOf(centre, samples, rate) }),
+        (iq) => ({ FCTR: centre, SRAT: rate, NSMP: samples, DATA: iq })
+      )
+      return repeated(capture, params.REPT ?? 1)
+    }),
+    CommandRouter.route(
+      Status,
+      () =>
+        Effect.map(Clock.currentTimeMillis, (now) => ({
+          STAT: "OK",
+          SEID: SERIAL,
+          UPTM: Math.floor((now - openedAt) / 1000),
+          TEMP: 41.5
+        })),
+      { anyFieldName: true }
+    )
+  )
+
+/** Options of {@link makeHandler}. */
+export interface HandlerOptions {
+  /** Commands of one connection that run at once. Default `CommandRouter.DEFAULT_CONCURRENCY` (4). */
+  readonly concurrency?: number | undefined
 }
 
-const timePlan = (field: Field.Field): Plan => {
-  const centre = numberParam(field, "FCTR") ?? 2400
-  const samples = numberParam(field, "NSMP") ?? numberParam(field, "SMPS") ?? 4096
-  const rate = numberParam(field, "SRAT") ?? 1_000_000
-  const repeat = repeatOf(field)
-  if (!(Number.isFinite(centre) && centre >= 0)) {
-    return { _tag: "Error", params: badRequest("FCTR must be a frequency in MHz, 0 or more") }
-  }
-  if (!(Number.isInteger(samples) && samples >= 1 && samples <= MAX_IQ_SAMPLES)) {
-    return { _tag: "Error", params: badRequest(`NSMP must be a whole number 1..${MAX_IQ_SAMPLES}`) }
-  }
-  if (!(Number.isFinite(rate) && rate > 0 && rate <= 2 ** 31 - 1)) {
-    return { _tag: "Error", params: badRequest("SRAT must be a sample rate in Hz above 0") }
-  }
-  if (typeof repeat === "string") return { _tag: "Error", params: badRequest(repeat) }
-  const iq = iqCapture({ samples, sampleRateHz: rate, toneHz: rate / 10, seed: seedOf(centre, samples, rate) })
-  return {
-    _tag: "Reply",
-    repeat,
-    params: [
-      ["FCTR", Field.getValue(field, "FCTR") ?? (Number.isInteger(centre) ? Value.i32(centre) : Value.f64(centre))],
-      ["SRAT", Number.isInteger(rate) ? Value.i32(rate) : Value.f64(rate)],
-      ["NSMP", Value.i32(samples)],
-      ["DATA", Value.i16Array(iq)]
-    ]
-  }
-}
-
-const planFor = (field: Connection.IncomingField, openedAt: number, now: number): Plan => {
-  switch (field.packetType) {
-    case "LINK":
-      return { _tag: "Ignore" }
-    case "STAT":
-      return {
-        _tag: "Reply",
-        repeat: 1,
-        params: [
-          ["STAT", Value.string("OK")],
-          ["SEID", Value.string(SERIAL)],
-          ["UPTM", Value.u32(Math.floor((now - openedAt) / 1000))],
-          ["TEMP", Value.f32(41.5)]
-        ]
-      }
-    case "DSPC":
-      if (field.name === "SWEP") return sweepPlan(field)
-      if (field.name === "TIME") return timePlan(field)
-  }
-  return { _tag: "Error", params: badRequest("Unknown command") }
-}
-
-/** Answers one command field: `ACKN`, then the data (repeated as `REPT` asks), or an error. */
-const respond = (field: Connection.IncomingField, openedAt: number): Effect.Effect<void, ConnectionError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const plan = planFor(field, openedAt, now)
-    switch (plan._tag) {
-      case "Ignore":
-        return Effect.void
-      case "Error":
-        return field.reply(plan.params)
-      case "Reply": {
-        const data = field.reply(plan.params)
-        const repeated =
-          plan.repeat === 1
-            ? data
-            : plan.repeat === 0
-              ? Effect.forever(Effect.andThen(data, Effect.sleep(REPEAT_INTERVAL_MILLIS)))
-              : Effect.repeat(Effect.andThen(data, Effect.sleep(REPEAT_INTERVAL_MILLIS)), { times: plan.repeat - 1 })
-        return Effect.andThen(field.reply(ackn), Effect.asVoid(repeated))
-      }
-    }
-  })
+/**
+ * The simulated node's connection handler with these options: its {@link router}, answering
+ * each command with `ACKN` first, anything else with `ERRO="Unknown command"`, `ERRC=400`.
+ */
+export const makeHandler =
+  (options: HandlerOptions = {}) =>
+  (connection: Connection.Connection): Effect.Effect<void, ConnectionError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (openedAt) =>
+      CommandRouter.toHandler(router(openedAt), { acknowledge: true, concurrency: options.concurrency })(connection)
+    )
 
 /**
  * The simulated node's connection handler, for `Server.serve` or `Server.layer`: answers every
- * command on the connection until it closes (see the module doc for the commands). Commands
- * run concurrently. The handler ends when the connection closes, also in the middle of a
+ * command on the connection until it closes (see the module doc for the commands), at most
+ * four at once. The handler ends when the connection closes, also in the middle of a
  * repeating reply; another failure to send ends it with that error.
  *
  * @example
@@ -355,14 +470,7 @@ const respond = (field: Connection.IncomingField, openedAt: number): Effect.Effe
  * })
  * ```
  */
-export const handler = (connection: Connection.Connection): Effect.Effect<void, ConnectionError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (openedAt) =>
-    connection.fields.pipe(
-      Stream.mapEffect((field) => respond(field, openedAt), { concurrency: "unbounded", unordered: true }),
-      Stream.runDrain,
-      Effect.catchTag("ConnectionClosed", () => Effect.void)
-    )
-  )
+export const handler: (connection: Connection.Connection) => Effect.Effect<void, ConnectionError> = makeHandler()
 
 /**
  * Serves the simulated node on the `SocketServer` in context until interrupted:

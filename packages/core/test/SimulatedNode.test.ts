@@ -11,11 +11,13 @@ import {
   decodePacketOrThrow,
   Field,
   Framing,
+  NcpCommand,
   Server,
   SimulatedNode,
   Transport
 } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
+import { must } from "./util.js"
 
 // The simulated node's handler behind a real Server over an in-memory socket pair, and a real
 // client: the whole protocol, no network, TestClock time.
@@ -134,4 +136,93 @@ describe("SimulatedNode.handler", () => {
       expect(replies.map((reply) => Field.get(reply, "BINS"))).toEqual([4, 4, 4])
     }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
   )
+
+  it.effect("its catalog gives typed calls: Sweep, Time and Status", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect()
+      const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500, BINS: 250 })
+      expect([sweep.FSTA, sweep.FSTP, sweep.BINS, sweep.PDAT.length]).toEqual([400, 500, 250, 252])
+      expect(sweep.PDAT.subarray(0, 250)).toEqual(
+        SimulatedNode.sweepSpectrum({ startHz: 400e6, stopHz: 500e6, bins: 250, seed: sweepSeed(400, 500) })
+      )
+      const capture = yield* NcpCommand.call(connection, SimulatedNode.Time, { NSMP: 100, SRAT: 2_000_000 })
+      expect([capture.FCTR, capture.SRAT, capture.NSMP, capture.DATA.length]).toEqual([2400, 2_000_000, 100, 200])
+      const status = yield* NcpCommand.call(connection, SimulatedNode.Status)
+      expect(status).toEqual({ STAT: "OK", SEID: SimulatedNode.SERIAL, UPTM: 0, TEMP: 41.5 })
+      const three = yield* Effect.forkChild(
+        NcpCommand.stream(connection, SimulatedNode.Sweep, { FSTA: 1, FSTP: 2, BINS: 4, REPT: 3 }).pipe(
+          Stream.take(3),
+          Stream.runCollect
+        )
+      )
+      yield* TestClock.adjust(SimulatedNode.REPEAT_INTERVAL_MILLIS * 3)
+      expect((yield* Fiber.join(three)).map((reply) => reply.BINS)).toEqual([4, 4, 4])
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+
+  it.effect("bad params get ERRO naming the param, from its Schema", () =>
+    Effect.gen(function* () {
+      const connection = yield* connect()
+      const errorOf = (packetType: string, fieldName: string, params: Field.ParamsInput) =>
+        Effect.flip(connection.request(packetType, fieldName, params)).pipe(
+          Effect.map((error) => (error._tag === "CommandError" ? [error.detail, error.code] : error._tag))
+        )
+      expect(yield* errorOf("DSPC", "TIME", { NSMP: 0 })).toEqual([
+        `param NSMP: Expected a whole number 1..${SimulatedNode.MAX_IQ_SAMPLES}, got i32 0`,
+        400
+      ])
+      expect(yield* errorOf("DSPC", "SWEP", { FSTA: 500, FSTP: 400 })).toEqual([
+        "param FSTP: SWEP needs 0 <= FSTA < FSTP (MHz), got i32 400",
+        400
+      ])
+      expect(yield* errorOf("DSPC", "SWEP", { FSTA: 1, FSTP: 2, REPT: -1 })).toEqual([
+        "param REPT: Expected a whole number, 0 or more, got i32 -1",
+        400
+      ])
+      expect(yield* errorOf("DSPC", "SWEP", { FSTA: "1", FSTP: 2 })).toEqual([
+        'param FSTA: Expected a number, got string "1"',
+        400
+      ])
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
+
+  it.effect("generated in slices that yield, captures and sweeps are the same as in one piece", () =>
+    Effect.gen(function* () {
+      const iq = { samples: 3 * SimulatedNode.GENERATION_SLICE_SAMPLES + 5, toneHz: 1234, seed: 9 }
+      expect(yield* SimulatedNode.iqCaptureEffect(iq)).toEqual(SimulatedNode.iqCapture(iq))
+      const sweep = { startHz: 1e6, stopHz: 2e6, bins: 2 * SimulatedNode.GENERATION_SLICE_BINS + 3, seed: 4 }
+      expect(yield* SimulatedNode.sweepSpectrumEffect(sweep)).toEqual(SimulatedNode.sweepSpectrum(sweep))
+    })
+  )
+
+  it.effect("a connection flooding it with large captures does not delay another connection's STAT", () =>
+    Effect.gen(function* () {
+      const order: Array<string> = []
+      const flooder = yield* connect({ autoAckn: false })
+      const other = yield* connect()
+      const captures = yield* Effect.forEach(Array.from({ length: 20 }), () =>
+        flooder.send("DSPC", "TIME", { NSMP: 1024 * 1024 })
+      )
+      const first = must(captures[0], "a capture")
+      // The first capture is being generated once its ACKN is here...
+      expect(Field.has(yield* first.recv, "ACKN")).toBe(true)
+      yield* Effect.forkChild(
+        Effect.andThen(
+          first.recv,
+          Effect.sync(() => order.push("capture"))
+        )
+      )
+      // ... and the other connection's STAT is answered while it is.
+      yield* NcpCommand.call(other, SimulatedNode.Status)
+      order.push("status")
+      expect(order).toEqual(["status"])
+    }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
+  )
 })
+
+/** The seed the simulated node derives from a sweep's range (as `SimulatedNode` does). */
+const sweepSeed = (...numbers: ReadonlyArray<number>): number => {
+  let seed = 0x9e3779b9
+  for (const n of numbers) seed = Math.imul(seed ^ Math.round(n * 1000), 0x85ebca6b) >>> 0
+  return seed
+}

@@ -10,6 +10,8 @@
  * The pairs of one side keep their short names, `"impl":"effect-ncp"` and `"impl":"node:net"`.
  *
  * - `rtt_per_s`: for 2 s, send `DSPC ECHO {SEQN=i, FCTR=2400}` and wait for its reply.
+ * - `call_rtt_per_s` (effect-ncp clients): the same round trips as typed calls
+ *   (`NcpCommand.call`, params and reply through their Schemas), beside `request`'s.
  * - `pipelined_fields_per_s`: send 20,000 `DSPC ECHO {SEQN=i}` without waiting, then receive
  *   every reply (from the first send to the last reply).
  * - `stream_mb_per_s`: one `DSPC STRM {NPKT=200}`; the server answers with 200 replies, each
@@ -34,7 +36,7 @@
  * the later ones. To profile one case, run the bundle under `node --cpu-prof` (see
  * BENCHMARKS.md).
  */
-import { type Connection, Field } from "@effect-ncp/core"
+import { type Connection, Field, NcpCommand, WireSchema } from "@effect-ncp/core"
 import { NodeNcp } from "@effect-ncp/node"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -47,6 +49,7 @@ import * as Settings from "./settings.js"
 /** The figures of one pair; a case not selected is left out. */
 export interface Figures {
   rtt_per_s?: number
+  call_rtt_per_s?: number
   pipelined_fields_per_s?: number
   stream_mb_per_s?: number
 }
@@ -55,6 +58,8 @@ export interface Figures {
 export interface Client {
   /** Round trips per second over `millis`. */
   readonly roundTrips: (millis: number) => Promise<number>
+  /** Round trips per second over `millis` as typed calls, for a client that has them. */
+  readonly typedCalls?: (millis: number) => Promise<number>
   /** Fields per second, `count` commands sent before any reply is read. */
   readonly pipelined: (count: number) => Promise<number>
   /** MiB of DATA per second, `packets` replies of 1 MiB to one command. */
@@ -159,6 +164,12 @@ const rawClient = async (port: number): Promise<Client> => {
   }
 }
 
+/** The round trip as a described command. */
+const EchoCommand = NcpCommand.make("DSPC", "ECHO", {
+  params: { SEQN: WireSchema.i32, FCTR: WireSchema.i32 },
+  reply: { SEQN: WireSchema.i32 }
+})
+
 /** The effect-ncp client: `NodeNcp.connect`, each case one Effect program. */
 const effectClient = async (port: number): Promise<Client> => {
   const scope = Scope.makeUnsafe()
@@ -182,6 +193,21 @@ const effectClient = async (port: number): Promise<Client> => {
             roundTrips++
           }
           return roundTrips / ((performance.now() - start) / 1000)
+        })
+      ),
+    typedCalls: (millis) =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          let calls = 0
+          const start = performance.now()
+          while (performance.now() - start < millis) {
+            const seqn = calls + 1
+            const reply = yield* NcpCommand.call(connection, EchoCommand, { SEQN: seqn, FCTR: 2400 })
+            if (reply.SEQN !== seqn)
+              return yield* Effect.die(new Error(`reply to SEQN ${reply.SEQN}, expected ${seqn}`))
+            calls++
+          }
+          return calls / ((performance.now() - start) / 1000)
         })
       ),
     pipelined: (count) =>
@@ -238,7 +264,7 @@ const servers: Record<Implementation, () => Promise<Server>> = {
 
 // --- selection ---
 
-const CASES = ["rtt", "pipelined", "stream"] as const
+const CASES = ["rtt", "call", "pipelined", "stream"] as const
 type Case = (typeof CASES)[number]
 
 const isImplementation = (name: string): name is Implementation => IMPLEMENTATIONS.some((impl) => impl === name)
@@ -272,6 +298,9 @@ const measure = async (client: Implementation, server: Implementation, cases: Re
       }
       const figures: Figures = {}
       if (cases.has("rtt")) figures.rtt_per_s = Math.round(await connected.roundTrips(RTT_MS))
+      if (cases.has("call") && connected.typedCalls !== undefined) {
+        figures.call_rtt_per_s = Math.round(await connected.typedCalls(RTT_MS))
+      }
       if (cases.has("pipelined")) figures.pipelined_fields_per_s = Math.round(await connected.pipelined(PIPELINED))
       if (cases.has("stream")) figures.stream_mb_per_s = Math.round(await connected.stream(STREAM_PACKETS))
       return figures

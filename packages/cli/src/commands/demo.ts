@@ -2,20 +2,19 @@
  * `ncp demo`: a simulated node and a client in one process, showing a sweep and an IQ capture
  * without any hardware. The node listens on a free port of 127.0.0.1 for as long as the demo
  * runs; the client connects over TCP like any other, asks for a sweep of the FM band and a
- * time capture, draws the sweep and summarises the capture, and the demo exits.
+ * time capture, draws the sweep and summarises the capture, and the demo exits. Both are typed
+ * calls of the simulated node's catalog (`SimulatedNode.Sweep`, `SimulatedNode.Time`).
  *
  * @since 0.1.0
  */
-import { Client, SimulatedNode } from "@effect-ncp/core"
+import { Client, NcpCommand, SimulatedNode } from "@effect-ncp/core"
 import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { Command } from "effect/cli"
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as Chart from "../Chart.js"
 import * as Progress from "../Progress.js"
-import * as Replies from "../Replies.js"
 import { chartFlags } from "./options.js"
 import * as Session from "./session.js"
 import { requestSweep } from "./sweep.js"
@@ -56,12 +55,15 @@ export const run = (options: DemoOptions) =>
       })
     )
     yield* Console.log(`\nDSPC TIME FCTR=${DEMO_CAPTURE.FCTR} NSMP=${DEMO_CAPTURE.NSMP} SRAT=${DEMO_CAPTURE.SRAT}\n`)
-    const reply = yield* connection
-      .request("DSPC", "TIME", DEMO_CAPTURE)
-      .pipe(Progress.withProgress("receiving the capture"))
-    const capture = Replies.readCapture(reply)
-    if (Result.isFailure(capture)) return yield* Session.fail("demo", capture.failure)
-    yield* Console.log(Chart.iqSummary(capture.success.samples, capture.success.sampleRateHz))
+    const capture = yield* NcpCommand.call(connection, SimulatedNode.Time, DEMO_CAPTURE).pipe(
+      Progress.withProgress("receiving the capture"),
+      Effect.catchTags({
+        InvalidParams: (error) => Session.fail("demo", error.message),
+        InvalidReply: (error) => Session.fail("demo", `bad capture reply: ${error.message}`)
+      })
+    )
+    const count = capture.NSMP !== undefined && capture.NSMP >= 0 ? capture.NSMP : capture.DATA.length / 2
+    yield* Console.log(Chart.iqSummary(capture.DATA.subarray(0, 2 * count), capture.SRAT))
   }).pipe(Effect.scoped, Session.reportFailure("demo"), Effect.provide(NodeTransport.layer))
 
 /** The `demo` command. */

@@ -4,18 +4,20 @@
  * asks for N sweeps one after the other, `--follow` until interrupted. `--json` prints one line
  * per sweep: `{"timestamp","start_hz","stop_hz","bins","levels_dbm"}`.
  *
+ * The sweep is a typed call of `SimulatedNode.Sweep`: the reply is decoded with its Schema, so
+ * a node answering without `PDAT`, or with a param of another type, is reported naming it.
+ *
  * @since 0.1.0
  */
-import { type Connection, SimulatedNode } from "@effect-ncp/core"
+import { type Connection, NcpCommand, SimulatedNode } from "@effect-ncp/core"
 import * as Timestamp from "@effect-ncp/core/Timestamp"
 import { NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
-import * as Result from "effect/Result"
 import * as Chart from "../Chart.js"
 import * as Progress from "../Progress.js"
-import * as Replies from "../Replies.js"
+import type * as Replies from "../Replies.js"
 import {
   address,
   type ConnectionOptions,
@@ -93,27 +95,40 @@ export const make = <E, R>(run: (options: SweepOptions) => Effect.Effect<void, E
     ])
   )
 
-/** Asks for one sweep and returns it with its reply, or reports what is wrong with the reply. */
+/** The sweep in a typed `DSPC SWEP` reply: `BINS` (when given) says how many levels are real. */
+export const sweepOf = (reply: NcpCommand.Reply<typeof SimulatedNode.Sweep>): Replies.Sweep => {
+  const bins = reply.BINS
+  const levels =
+    bins !== undefined && bins >= 0 && bins <= reply.PDAT.length ? reply.PDAT.subarray(0, bins) : reply.PDAT
+  return { startHz: reply.FSTA * 1e6, stopHz: reply.FSTP * 1e6, levels }
+}
+
+/**
+ * Asks for one sweep (`FSTA` and `FSTP` in MHz) and returns it with its reply field, or
+ * reports what is wrong with the params or the reply.
+ */
 export const requestSweep = (
   connection: Connection.Connection,
   command: string,
   params: { readonly startHz: number; readonly stopHz: number; readonly bins?: number | undefined }
 ) =>
-  connection
-    .request("DSPC", "SWEP", {
-      FSTA: params.startHz / 1e6,
-      FSTP: params.stopHz / 1e6,
-      ...(params.bins === undefined ? {} : { BINS: params.bins })
-    })
-    .pipe(
-      Progress.withProgress("waiting for the sweep"),
-      Effect.flatMap((reply) =>
-        Result.match(Replies.readSweep(reply), {
-          onSuccess: (sweep) => Effect.succeed({ reply, sweep }),
-          onFailure: (detail) => Session.fail(command, detail)
-        })
-      )
+  Effect.scoped(
+    Effect.flatMap(
+      NcpCommand.send(connection, SimulatedNode.Sweep, {
+        FSTA: params.startHz / 1e6,
+        FSTP: params.stopHz / 1e6,
+        ...(params.bins === undefined ? {} : { BINS: params.bins })
+      }),
+      (response) => response.recv
     )
+  ).pipe(
+    Progress.withProgress("waiting for the sweep"),
+    Effect.map((reply) => ({ reply: reply.field, sweep: sweepOf(reply.params) })),
+    Effect.catchTags({
+      InvalidParams: (error) => Session.fail(command, `cannot ask for the sweep: ${error.message}`),
+      InvalidReply: (error) => Session.fail(command, `bad sweep reply: ${error.message}`)
+    })
+  )
 
 /** One sweep as a JSON line. */
 export const sweepJson = (reply: Connection.IncomingField, sweep: Replies.Sweep): string =>

@@ -1,0 +1,511 @@
+/**
+ * Commands described once, with Schemas: the packet type, the field name, the params and the
+ * reply params, and whether the command answers once or with a stream of replies. Both ends
+ * are typed from the one description: `call` and `stream` here on a client, `CommandRouter`
+ * on a server.
+ *
+ * Params and replies are Structs of `WireSchema`s, so the description fixes the wire type of
+ * every param; the types refuse a param whose Schema does not encode to a `Value`.
+ *
+ * - **Params are checked before anything is sent.** A value its wire type cannot hold fails
+ *   with {@link InvalidParams} naming the command and the param; nothing is written.
+ * - **Optional params** (`Schema.optionalKey(...)`, or `Schema.optional(...)`, which also takes
+ *   `undefined`) are left out of the field when absent or `undefined`.
+ * - **A reply is decoded, never guessed.** A reply whose params do not match the reply Schema
+ *   fails with {@link InvalidReply} naming the command and the param (a missing one, a wrong
+ *   type, a value out of range); a value is never coerced into a wrong one. Numbers decode
+ *   from any numeric wire type that holds them exactly (see `WireSchema`).
+ * - **Params a node adds that the Schema does not name are ignored** by the typed decode, so a
+ *   newer node with more params still answers an older description. They stay on the raw
+ *   field: {@link send} gives each reply with its field (`reply.field`), packet timestamp
+ *   included.
+ * - **Acknowledgements and error replies are not replies.** A reply carrying `ERRO`/`ERRC` is
+ *   the node's `CommandError`, whatever the connection's `autoErro`. {@link send} and
+ *   {@link stream} skip fields carrying `ACKN` whatever its `autoAckn`; {@link call} takes the
+ *   first reply, as `Connection.request` does, so it relies on `autoAckn` (on by default for
+ *   clients): without it, an acknowledgement where the reply was expected is an
+ *   {@link InvalidReply} naming `ACKN`.
+ *
+ * Errors stay distinct: the node's `CommandError`, {@link InvalidParams} and
+ * {@link InvalidReply}, the connection's errors, and `NetworkTimeout` (naming the command)
+ * when the `timeout` of a call passes.
+ *
+ * @example
+ * ```ts
+ * import { type Connection, NcpCommand, WireSchema } from "@effect-ncp/core"
+ * import * as Effect from "effect/Effect"
+ * import * as Schema from "effect/Schema"
+ *
+ * const Sweep = NcpCommand.make("DSPC", "SWEP", {
+ *   params: { FSTA: WireSchema.number, FSTP: WireSchema.number, BINS: Schema.optionalKey(WireSchema.i32) },
+ *   reply: { FSTA: WireSchema.number, FSTP: WireSchema.number, PDAT: WireSchema.u8Array }
+ * })
+ *
+ * declare const connection: Connection.Connection
+ * const program = Effect.gen(function* () {
+ *   const sweep = yield* NcpCommand.call(connection, Sweep, { FSTA: 400, FSTP: 500 }, { timeout: "5 seconds" })
+ *   sweep.PDAT // Uint8Array
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaParser from "effect/SchemaParser"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Client from "./Client.js"
+import type * as Connection from "./Connection.js"
+import { CommandError, type ConnectionError } from "./ConnectionError.js"
+import * as Field from "./Field.js"
+import type * as Value from "./Value.js"
+import * as WireSchema from "./WireSchema.js"
+
+/** @internal */
+export const TypeId = "~@effect-ncp/core/NcpCommand"
+
+/** The Schema of a command's params or reply params: it encodes to a `Value` per param. */
+export interface ParamsSchema extends Schema.Codec<unknown, WireSchema.Encoded> {}
+
+/** The params of a command as Struct fields, each a `WireSchema.Param`. */
+export type ParamFields = { readonly [name: string]: WireSchema.Param }
+
+/** The Schema a `ParamsSchema` or `ParamFields` stands for. */
+export type ToSchema<P> = P extends Schema.Top ? P : P extends ParamFields ? Schema.Struct<P> : never
+
+/**
+ * A command described once: its packet type and field name, the Schemas of its params and of
+ * its reply params, and whether it answers with a stream of replies.
+ */
+export interface NcpCommand<
+  out Params extends ParamsSchema = ParamsSchema,
+  out Reply extends ParamsSchema = ParamsSchema,
+  out Streaming extends boolean = boolean
+> {
+  readonly [TypeId]: typeof TypeId
+  readonly packetType: string
+  readonly fieldName: string
+  readonly params: Params
+  readonly reply: Reply
+  /** Whether the command answers with a stream of replies (then `stream` applies) rather than once. */
+  readonly stream: Streaming
+}
+
+/** Any command. */
+export type Any = NcpCommand<ParamsSchema, ParamsSchema, boolean>
+
+/** A command answering with a stream of replies. */
+export type AnyStream = NcpCommand<ParamsSchema, ParamsSchema, true>
+
+/** The params of a command, as a caller gives them. */
+export type Params<C extends Any> = C["params"]["Type"]
+
+/** The reply of a command, decoded. */
+export type Reply<C extends Any> = C["reply"]["Type"]
+
+/** Whether a value is a command description. */
+export const isNcpCommand = (u: unknown): u is Any => Predicate.hasProperty(u, TypeId)
+
+/**
+ * Describes a command. `params` and `reply` are Structs of `WireSchema`s, or their fields
+ * (default: none). `stream: true` marks a command that answers with a stream of replies
+ * (read them with {@link stream}); {@link call} takes the first reply of any command.
+ *
+ * @example
+ * ```ts
+ * import { NcpCommand, WireSchema } from "@effect-ncp/core"
+ *
+ * const Status = NcpCommand.make("STAT", "STAT", {
+ *   reply: { STAT: WireSchema.string, UPTM: WireSchema.u32, TEMP: WireSchema.f32 }
+ * })
+ * const Watch = NcpCommand.make("DSPC", "WTCH", {
+ *   params: { CHAN: WireSchema.i32 },
+ *   reply: { LEVL: WireSchema.f32 },
+ *   stream: true
+ * })
+ * ```
+ */
+export const make = <
+  const Streaming extends boolean = false,
+  P extends ParamsSchema | ParamFields = Schema.Struct<{}>,
+  R extends ParamsSchema | ParamFields = Schema.Struct<{}>
+>(
+  packetType: string,
+  fieldName: string,
+  options?: {
+    readonly params?: P | undefined
+    readonly reply?: R | undefined
+    readonly stream?: Streaming | undefined
+  }
+): NcpCommand<ToSchema<P> & ParamsSchema, ToSchema<R> & ParamsSchema, Streaming> =>
+  ({
+    [TypeId]: TypeId,
+    packetType,
+    fieldName,
+    params: toSchema(options?.params),
+    reply: toSchema(options?.reply),
+    stream: options?.stream ?? false
+  }) as NcpCommand<ToSchema<P> & ParamsSchema, ToSchema<R> & ParamsSchema, Streaming>
+
+const toSchema = (params: ParamsSchema | ParamFields | undefined): ParamsSchema =>
+  params === undefined ? Schema.Struct({}) : Schema.isSchema(params) ? params : Schema.Struct(params)
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+const FieldSchema = Schema.declare((u: unknown): u is Field.Field => Predicate.hasProperty(u, "params"), {
+  expected: "Field"
+})
+
+const paramWhere = (param: string | undefined) => (param === undefined ? "" : `param ${param}: `)
+
+/**
+ * Params that do not match a command's params Schema: a value its wire type cannot hold, a
+ * missing required param, a check that failed. Raised before anything is sent (client), or
+ * answered with `ERRO`, `ERRC=400` (server). `param` names the param when the problem is one
+ * param's.
+ */
+export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", {
+  packetType: Schema.String,
+  fieldName: Schema.String,
+  param: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.packetType} ${this.fieldName}: ${paramWhere(this.param)}${this.detail}`
+  }
+}
+
+/**
+ * A reply that does not match a command's reply Schema: a param missing, of another wire
+ * type, or out of range. Holds the reply field as received.
+ */
+export class InvalidReply extends Schema.TaggedError<InvalidReply>()("InvalidReply", {
+  packetType: Schema.String,
+  fieldName: Schema.String,
+  fieldId: Schema.Number,
+  param: Schema.optional(Schema.String),
+  detail: Schema.String,
+  field: FieldSchema
+}) {
+  override get message(): string {
+    return `${this.packetType} ${this.fieldName}: reply ${paramWhere(this.param)}${this.detail}`
+  }
+}
+
+/** Every error of a typed call: the connection's (the node's `CommandError` included) and the Schemas'. */
+export type CallError = ConnectionError | InvalidParams | InvalidReply
+
+// ---------------------------------------------------------------------------------------------
+// Encoding and decoding params, shared by the client and the router
+// ---------------------------------------------------------------------------------------------
+
+interface Compiled {
+  readonly encodeParams: (input: unknown) => Result.Result<WireSchema.Encoded, SchemaIssue.Issue>
+  readonly decodeParams: (input: unknown) => Result.Result<unknown, SchemaIssue.Issue>
+  readonly encodeReply: (input: unknown) => Result.Result<WireSchema.Encoded, SchemaIssue.Issue>
+  readonly decodeReply: (input: unknown) => Result.Result<unknown, SchemaIssue.Issue>
+}
+
+const compiledByCommand = new WeakMap<Any, Compiled>()
+
+const compiled = (command: Any): Compiled => {
+  let found = compiledByCommand.get(command)
+  if (found === undefined) {
+    found = {
+      encodeParams: SchemaParser.encodeUnknownResult(command.params),
+      decodeParams: SchemaParser.decodeUnknownResult(command.params),
+      encodeReply: SchemaParser.encodeUnknownResult(command.reply),
+      decodeReply: SchemaParser.decodeUnknownResult(command.reply)
+    }
+    compiledByCommand.set(command, found)
+  }
+  return found
+}
+
+/** The param an issue is about (the first key of its path) and what went wrong, with the value. */
+const describeIssue = (
+  issue: SchemaIssue.Issue,
+  input: unknown
+): { readonly param: string | undefined; readonly detail: string } => {
+  const first = standardFormatter(issue).issues[0]
+  const path = first?.path ?? []
+  const key = path[0]
+  const param = typeof key === "string" ? key : undefined
+  let detail = first?.message ?? "does not match the Schema"
+  const rest = path.slice(1)
+  if (rest.length > 0) detail = `at ${rest.map(String).join(".")}: ${detail}`
+  // Schema messages leave the value out unless asked (and then print it whole, however big):
+  // a short description of what was given.
+  if (param !== undefined && !detail.includes(", got ")) {
+    const value = Predicate.isObject(input) ? (input as Record<string, unknown>)[param] : undefined
+    if (value !== undefined) detail = `${detail}, got ${WireSchema.describeValue(value)}`
+  }
+  return { param, detail }
+}
+
+const standardFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The params of a field as the reply or params Schemas decode them: a `Value` per name, the last one for a repeated name. */
+const paramsRecord = (field: Field.Field): Record<string, Value.Value> => {
+  const record: Record<string, Value.Value> = {}
+  for (const param of field.params) record[param.name] = param.value
+  return record
+}
+
+/** Encoded params as the field's params, in the Schema's order; a param left out (`undefined`) is not sent. */
+const toFieldParams = (encoded: WireSchema.Encoded): Array<Field.Param> => {
+  const params: Array<Field.Param> = []
+  for (const name in encoded) {
+    const value = encoded[name]
+    if (value !== undefined) params.push({ name, value })
+  }
+  return params
+}
+
+/** The field params of a command's params, or {@link InvalidParams}: nothing has been sent. */
+export const encodeParams = <C extends Any>(
+  command: C,
+  params: Params<C>
+): Result.Result<Array<Field.Param>, InvalidParams> => {
+  const encoded = compiled(command).encodeParams(params)
+  if (Result.isSuccess(encoded)) return Result.succeed(toFieldParams(encoded.success))
+  const { param, detail } = describeIssue(encoded.failure, params)
+  return Result.fail(new InvalidParams({ packetType: command.packetType, fieldName: command.fieldName, param, detail }))
+}
+
+/** A command's params decoded from a received field, or {@link InvalidParams} naming the param. */
+export const decodeParams = <C extends Any>(
+  command: C,
+  field: Field.Field
+): Result.Result<Params<C>, InvalidParams> => {
+  const record = paramsRecord(field)
+  const decoded = compiled(command).decodeParams(record)
+  if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
+  const { param, detail } = describeIssue(decoded.failure, record)
+  return Result.fail(new InvalidParams({ packetType: command.packetType, fieldName: command.fieldName, param, detail }))
+}
+
+/**
+ * The field params of a command's reply, or a description of what does not match (the
+ * param, and what is wrong).
+ */
+export const encodeReply = <C extends Any>(
+  command: C,
+  reply: Reply<C>
+): Result.Result<Array<Field.Param>, { readonly param: string | undefined; readonly detail: string }> => {
+  const encoded = compiled(command).encodeReply(reply)
+  return Result.isSuccess(encoded)
+    ? Result.succeed(toFieldParams(encoded.success))
+    : Result.fail(describeIssue(encoded.failure, reply))
+}
+
+/** A command's reply decoded from a reply field, or {@link InvalidReply} naming the param. */
+export const decodeReply = <C extends Any>(command: C, field: Field.Field): Result.Result<Reply<C>, InvalidReply> => {
+  const record = paramsRecord(field)
+  const decoded = compiled(command).decodeReply(record)
+  if (Result.isSuccess(decoded)) return Result.succeed(decoded.success)
+  const { param, detail } = describeIssue(decoded.failure, record)
+  return Result.fail(
+    new InvalidReply({
+      packetType: command.packetType,
+      fieldName: command.fieldName,
+      fieldId: field.id,
+      param,
+      detail,
+      field
+    })
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------------------------
+
+/** Options of {@link call}, {@link stream} and {@link send}. */
+export interface CallOptions {
+  /**
+   * The longest wait for each reply (`Connection.RequestOptions`): past it the wait fails with
+   * a `NetworkTimeout` whose `command` names the command; the connection stays open and the
+   * command is not cancelled on the node. Default: the connection's `requestTimeout` (none
+   * unless set; the connection's receive timeout still applies).
+   */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/** A reply with the field it came in (packet type and timestamp, params the Schema does not name). */
+export interface TypedReply<A> {
+  readonly params: A
+  readonly field: Connection.IncomingField
+}
+
+/** The replies to a command sent with {@link send}, decoded. */
+export interface TypedResponse<A> {
+  /** The id of the field sent. */
+  readonly fieldId: number
+  /** The next reply. */
+  readonly recv: Effect.Effect<TypedReply<A>, ConnectionError | InvalidReply>
+  /** Every reply as a Stream; it ends when the connection closes gracefully. */
+  readonly replies: Stream.Stream<TypedReply<A>, ConnectionError | InvalidReply>
+}
+
+/** The params argument, which a command without required params lets you leave out. */
+type ParamsArgs<C extends Any, Rest extends ReadonlyArray<unknown>> =
+  {} extends Params<C> ? [params?: Params<C>, ...rest: Rest] : [params: Params<C>, ...rest: Rest]
+
+const isAcknowledgement = (field: Field.Field) => Field.has(field, "ACKN")
+const isErrorReply = (field: Field.Field) => Field.has(field, "ERRO") || Field.has(field, "ERRC")
+
+/** A reply field (not an acknowledgement) as a typed reply, or the node's `CommandError` for an error reply. */
+const toReply = <C extends Any>(
+  command: C,
+  field: Connection.IncomingField
+): Result.Result<TypedReply<Reply<C>>, CommandError | InvalidReply> => {
+  if (isErrorReply(field)) return Result.fail(CommandError.fromField(field.packetType, field))
+  const decoded = decodeReply(command, field)
+  return Result.isSuccess(decoded) ? Result.succeed({ params: decoded.success, field }) : Result.fail(decoded.failure)
+}
+
+const nextReply = <C extends Any>(
+  command: C,
+  response: Connection.Response
+): Effect.Effect<TypedReply<Reply<C>>, ConnectionError | InvalidReply> =>
+  Effect.flatMap(response.recv, (field) =>
+    isAcknowledgement(field) ? nextReply(command, response) : Effect.fromResult(toReply(command, field))
+  )
+
+/**
+ * Sends a command and returns its {@link TypedResponse}, registered for the life of the current
+ * scope (as `Connection.send`). Each reply comes with its field.
+ *
+ * @example
+ * ```ts
+ * const response = yield* NcpCommand.send(connection, SimulatedNode.Sweep, { FSTA: 88, FSTP: 108, REPT: 0 })
+ * const { params, field } = yield* response.recv
+ * Timestamp.toIsoString(field.packetTimestamp)
+ * ```
+ */
+export const send = <C extends Any>(
+  connection: Connection.Connection,
+  command: C,
+  ...[params, options]: ParamsArgs<C, [options?: CallOptions]>
+): Effect.Effect<TypedResponse<Reply<C>>, ConnectionError | InvalidParams, Scope.Scope> => {
+  const encoded = encodeParams(command, (params ?? {}) as Params<C>)
+  if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+  const sent = connection.send(command.packetType, command.fieldName, encoded.success, options)
+  return Effect.map(sent, (response) => ({
+    fieldId: response.fieldId,
+    recv: nextReply(command, response),
+    get replies() {
+      return response.fields.pipe(
+        Stream.filter((field) => !isAcknowledgement(field)),
+        Stream.mapEffect((field) => Effect.fromResult(toReply(command, field)))
+      )
+    }
+  }))
+}
+
+const callOn = <C extends Any>(
+  connection: Connection.Connection,
+  command: C,
+  params: Params<C> | undefined,
+  options: CallOptions | undefined
+): Effect.Effect<Reply<C>, CallError> => {
+  const encoded = encodeParams(command, (params ?? {}) as Params<C>)
+  if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+  // `request`, not `send`: no Scope per call, the round trip's hot path.
+  return Effect.flatMap(
+    connection.request(command.packetType, command.fieldName, encoded.success, options),
+    (field): Effect.Effect<Reply<C>, CommandError | InvalidReply> => {
+      if (isErrorReply(field)) return Effect.fail(CommandError.fromField(field.packetType, field))
+      if (isAcknowledgement(field)) return Effect.fail(acknowledgementInstead(command, field))
+      return Effect.fromResult(decodeReply(command, field))
+    }
+  )
+}
+
+/** What `call` fails with when an acknowledgement comes first: it takes one reply, so it needs `autoAckn`. */
+const acknowledgementInstead = (command: Any, field: Field.Field): InvalidReply =>
+  new InvalidReply({
+    packetType: command.packetType,
+    fieldName: command.fieldName,
+    fieldId: field.id,
+    param: "ACKN",
+    detail:
+      "an acknowledgement came where the reply was expected: call takes the first reply, which needs the connection's autoAckn (on by default); use send or stream, which skip acknowledgements",
+    field
+  })
+
+/**
+ * Sends a command and returns its first reply, decoded. With a connection as the first
+ * argument, on that connection; without, on the `Client.NcpClient` service.
+ *
+ * @example
+ * ```ts
+ * const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500 })
+ * const status = yield* NcpCommand.call(SimulatedNode.Status) // on Client.NcpClient
+ * ```
+ */
+export const call: {
+  <C extends Any>(
+    connection: Connection.Connection,
+    command: C,
+    ...args: ParamsArgs<C, [options?: CallOptions]>
+  ): Effect.Effect<Reply<C>, CallError>
+  <C extends Any>(
+    command: C,
+    ...args: ParamsArgs<C, [options?: CallOptions]>
+  ): Effect.Effect<Reply<C>, CallError, Client.NcpClient>
+} = ((...args: ReadonlyArray<unknown>) => {
+  if (isNcpCommand(args[0])) {
+    const [command, params, options] = args as [Any, unknown, CallOptions | undefined]
+    return Effect.flatMap(Client.NcpClient, (connection) => callOn(connection, command, params, options))
+  }
+  const [connection, command, params, options] = args as [Connection.Connection, Any, unknown, CallOptions | undefined]
+  return callOn(connection, command, params, options)
+}) as never
+
+/**
+ * Sends a command that answers with a stream of replies and returns them, decoded, as a
+ * Stream. NCP has no end-of-replies marker: the Stream ends when the connection closes, so
+ * take what you need (`Stream.take`). With a connection as the first argument, on that
+ * connection; without, on the `Client.NcpClient` service.
+ *
+ * @example
+ * ```ts
+ * const three = yield* NcpCommand.stream(connection, SimulatedNode.Sweep, { FSTA: 88, FSTP: 108, REPT: 0 }).pipe(
+ *   Stream.take(3),
+ *   Stream.runCollect
+ * )
+ * ```
+ */
+export const stream: {
+  <C extends AnyStream>(
+    connection: Connection.Connection,
+    command: C,
+    ...args: ParamsArgs<C, [options?: CallOptions]>
+  ): Stream.Stream<Reply<C>, CallError>
+  <C extends AnyStream>(
+    command: C,
+    ...args: ParamsArgs<C, [options?: CallOptions]>
+  ): Stream.Stream<Reply<C>, CallError, Client.NcpClient>
+} = ((...args: ReadonlyArray<unknown>) => {
+  const on = (connection: Connection.Connection, command: Any, params: unknown, options: CallOptions | undefined) =>
+    Stream.unwrap(
+      Effect.map(send(connection, command, params as never, options), (response) =>
+        Stream.map(response.replies, (reply) => reply.params)
+      )
+    )
+  if (isNcpCommand(args[0])) {
+    const [command, params, options] = args as [Any, unknown, CallOptions | undefined]
+    return Stream.unwrap(Effect.map(Client.NcpClient, (connection) => on(connection, command, params, options)))
+  }
+  const [connection, command, params, options] = args as [Connection.Connection, Any, unknown, CallOptions | undefined]
+  return on(connection, command, params, options)
+}) as never

@@ -197,7 +197,7 @@ const decodeWhole = (bytes: Uint8Array, options: DecodeOptions | undefined): Dec
  *
  * @example
  * ```ts
- * import { PacketDecoder } from "@effect-ncp/core"
+ * import { type Decoded, type DecodeError, PacketDecoder } from "@effect-ncp/core"
  * import * as Effect from "effect/Effect"
  *
  * declare const bytes: Uint8Array

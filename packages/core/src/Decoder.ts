@@ -742,6 +742,8 @@ interface WideArray {
   readonly empty: Value.DataArray
   /** A view of `count` elements on `buffer` at `byteOffset` (a multiple of `size`). */
   readonly view: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
+  /** A copy in fresh memory of `count` elements on `buffer` at `byteOffset` (a multiple of `size`). */
+  readonly copy: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
   /** `count` zeroed elements in fresh memory. */
   readonly allocate: (count: number) => Value.DataArray
   /** Element `i` of `array` read from the little-endian bytes at `at` (for big-endian hosts). */
@@ -766,6 +768,7 @@ wideArrayOfCode[0x82] = {
   size: 2,
   empty: frozenValue({ type: "u16[]", value: new Uint16Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "u16[]", value: new Uint16Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "u16[]", value: new Uint16Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "u16[]", value: new Uint16Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "u16[]") array.value[i] = view.getUint16(at, true)
@@ -775,6 +778,7 @@ wideArrayOfCode[0x83] = {
   size: 4,
   empty: frozenValue({ type: "u32[]", value: new Uint32Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "u32[]", value: new Uint32Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "u32[]", value: new Uint32Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "u32[]", value: new Uint32Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "u32[]") array.value[i] = view.getUint32(at, true)
@@ -784,6 +788,7 @@ wideArrayOfCode[0x85] = {
   size: 2,
   empty: frozenValue({ type: "i16[]", value: new Int16Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "i16[]", value: new Int16Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "i16[]", value: new Int16Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "i16[]", value: new Int16Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "i16[]") array.value[i] = view.getInt16(at, true)
@@ -793,6 +798,7 @@ wideArrayOfCode[0x86] = {
   size: 4,
   empty: frozenValue({ type: "i32[]", value: new Int32Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "i32[]", value: new Int32Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "i32[]", value: new Int32Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "i32[]", value: new Int32Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "i32[]") array.value[i] = view.getInt32(at, true)
@@ -802,6 +808,10 @@ wideArrayOfCode[0x87] = {
   size: 8,
   empty: frozenValue({ type: "u64[]", value: new BigUint64Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "u64[]", value: new BigUint64Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({
+    type: "u64[]",
+    value: new BigUint64Array(buffer, byteOffset, count).slice()
+  }),
   allocate: (count) => ({ type: "u64[]", value: new BigUint64Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "u64[]") array.value[i] = view.getBigUint64(at, true)
@@ -811,6 +821,7 @@ wideArrayOfCode[0x88] = {
   size: 8,
   empty: frozenValue({ type: "i64[]", value: new BigInt64Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "i64[]", value: new BigInt64Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "i64[]", value: new BigInt64Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "i64[]", value: new BigInt64Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "i64[]") array.value[i] = view.getBigInt64(at, true)
@@ -820,6 +831,7 @@ wideArrayOfCode[0x90] = {
   size: 4,
   empty: frozenValue({ type: "f32[]", value: new Float32Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "f32[]", value: new Float32Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "f32[]", value: new Float32Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "f32[]", value: new Float32Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "f32[]") array.value[i] = view.getFloat32(at, true)
@@ -829,16 +841,22 @@ wideArrayOfCode[0x91] = {
   size: 8,
   empty: frozenValue({ type: "f64[]", value: new Float64Array(0) }),
   view: (buffer, byteOffset, count) => ({ type: "f64[]", value: new Float64Array(buffer, byteOffset, count) }),
+  copy: (buffer, byteOffset, count) => ({ type: "f64[]", value: new Float64Array(buffer, byteOffset, count).slice() }),
   allocate: (count) => ({ type: "f64[]", value: new Float64Array(count) }),
   read: (view, at, array, i) => {
     if (array.type === "f64[]") array.value[i] = view.getFloat64(at, true)
   }
 }
 
+// Below this many bytes a misaligned array is read element by element: cheaper than making
+// the fresh array's ArrayBuffer to copy the bytes into.
+const SMALL_ARRAY_BYTES = 128
+
 /**
  * A data array of `byteLength` bytes at `at`: a view when the host is little-endian, the
  * absolute offset is aligned for the element size and no copy is asked for; otherwise fresh
- * memory with the bytes copied in (or, on a big-endian host, read element by element).
+ * memory with the bytes copied in (or, on a big-endian host or for a small misaligned array,
+ * read element by element).
  */
 const readArray = (
   buffer: ArrayBufferLike,
@@ -851,8 +869,10 @@ const readArray = (
 ): Value.DataArray => {
   const size = array.size
   const count = byteLength / size
-  if (littleEndian) {
-    if (!copy && absolute % size === 0) return array.view(buffer, absolute, count)
+  if (littleEndian && absolute % size === 0) {
+    return copy ? array.copy(buffer, absolute, count) : array.view(buffer, absolute, count)
+  }
+  if (littleEndian && byteLength > SMALL_ARRAY_BYTES) {
     const out = array.allocate(count)
     new Uint8Array(out.value.buffer, out.value.byteOffset, byteLength).set(new Uint8Array(buffer, absolute, byteLength))
     return out

@@ -135,7 +135,7 @@ describe("decoding from any Uint8Array at any offset", () => {
     expect(Array.from(array)).toEqual([0n, U64_MAX])
   })
 
-  it("raw, u8, i8 and unknown values and the info are plain views without copy and plain copies with copy", () => {
+  it("every byte and data value and the info are plain views without copy and plain copies with copy", () => {
     const bytes = encodeOk({
       type: "DSPC",
       info: Uint8Array.of(1, 2, 3, 4),
@@ -155,7 +155,10 @@ describe("decoding from any Uint8Array at any offset", () => {
             ["I32", Value.i32Array([-1])],
             ["F32", Value.f32Array([1.5])],
             ["F64", Value.f64Array([2.5])],
-            ["I64", Value.i64Array([-3n])]
+            ["I64", Value.i64Array([-3n])],
+            // long enough to be copied whole when misaligned, not element by element
+            ["F64L", Value.f64Array(Array.from({ length: 40 }, (_, i) => i / 3))],
+            ["U16L", Value.u16Array(Array.from({ length: 101 }, (_, i) => i * 7))]
           ]
         }
       ]

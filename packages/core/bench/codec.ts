@@ -1,13 +1,36 @@
 /**
- * Codec benchmark: encode and decode rates of three packet shapes, one JSON line per case.
- * Decoding includes building every param value; data arrays are views on the packet bytes, so
- * `decode_copy_per_s` also gives the rate with `{ copy: true }`, which copies every array. Each
- * rate is the median of several timed rounds, so one noisy round does not decide the figure.
+ * Codec benchmark, one JSON line per case.
+ *
+ * Rates: encode and decode rates of three packet shapes. Decoding includes building every
+ * param value; data arrays are views on the packet bytes, so `decode_copy_per_s` also gives
+ * the rate with `{ copy: true }`, which copies every array. Each rate is the median of several
+ * timed rounds, so one noisy round does not decide the figure.
+ *
+ * Hostile packets (`"kind": "hostile"`): a 64 MiB packet of 5.6 M empty fields, a field of
+ * 8.4 M empty raw params, and a packet of 1 M params of an unknown type code. For each: the
+ * time to refuse it with the default caps (`maxFieldsPerPacket`, `maxParamsPerField`), and,
+ * with the caps raised so it decodes, the time of a one-shot decode, the heap it retains, and
+ * with a `PacketDecoder` at `DEFAULT_DECODE_STEP_BUDGET` the number of steps and the median,
+ * 99th percentile and longest step (the most a reader that yields between steps holds the
+ * thread; the longest is usually a garbage collection of the records already decoded, which
+ * only fewer records avoid).
+ *
  * The script is bundled with esbuild and run on plain Node, as users run compiled code.
  *
  *   npm run bench:codec
  */
-import { decodePacketOrThrow, encodePacketOrThrow, type Packet } from "../src/index.js"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
+import * as Result from "effect/Result"
+import {
+  DEFAULT_DECODE_STEP_BUDGET,
+  type DecodeOptions,
+  decodePacket,
+  decodePacketOrThrow,
+  encodePacketOrThrow,
+  Packet,
+  PacketDecoder
+} from "../src/index.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 300)
@@ -131,4 +154,122 @@ for (const [name, packet] of [
     })
   )
 }
+
+// Hostile packets, built word by word (the encoder would need the same millions of objects).
+
+v8.setFlagsFromString("--expose-gc")
+const gc: () => void = vm.runInNewContext("gc")
+const heapMb = () => {
+  gc()
+  return process.memoryUsage().heapUsed / 2 ** 20
+}
+
+/** A packet of the given body size, the body written by `fill(view, bodyStart)`. */
+const hostilePacket = (bodyBytes: number, fill: (view: DataView, at: number) => void): Uint8Array => {
+  const size = Packet.HEADER_BYTES + bodyBytes + Packet.FOOTER_BYTES
+  const bytes = new Uint8Array(size)
+  const view = new DataView(bytes.buffer)
+  view.setUint32(0, Packet.HEADER_MAGIC, true)
+  view.setUint32(4, 0x43505344, true) // "DSPC"
+  view.setUint32(8, size / 4, true)
+  view.setUint32(12, 1, true)
+  view.setUint32(16, Packet.FORMAT_VERSION, true)
+  view.setUint32(20, 1_700_000_000, true)
+  fill(view, Packet.HEADER_BYTES)
+  view.setUint32(size - 4, Packet.FOOTER_MAGIC, true)
+  return bytes
+}
+
+const EMPT = 0x54504d45 // "EMPT"
+const PARAM = 0x4d524150 // "PARM"
+
+const emptyFields = (count: number) =>
+  hostilePacket(count * 12, (view, at) => {
+    for (let i = 0; i < count; i++, at += 12) {
+      view.setUint32(at, EMPT, true)
+      view.setUint32(at + 4, 3, true)
+    }
+  })
+
+/** `fields` fields of `perField` params of `code` with no value bytes. */
+const emptyParams = (fields: number, perField: number, code: number) =>
+  hostilePacket(fields * (12 + perField * 8), (view, at) => {
+    for (let f = 0; f < fields; f++) {
+      view.setUint32(at, EMPT, true)
+      view.setUint32(at + 4, 3 + perField * 2, true)
+      at += 12
+      for (let i = 0; i < perField; i++, at += 8) {
+        view.setUint32(at, PARAM, true)
+        view.setUint32(at + 4, (2 | (code << 24)) >>> 0, true)
+      }
+    }
+  })
+
+const hostile = (name: string, bytes: Uint8Array, raised: DecodeOptions) => {
+  const refusedStart = performance.now()
+  const refused = decodePacket(bytes)
+  const refusedMs = performance.now() - refusedStart
+  const refusal = Result.isFailure(refused) ? refused.failure.reason : "decoded"
+
+  const before = heapMb()
+  const start = performance.now()
+  let decoded: ReturnType<typeof decodePacketOrThrow> | undefined = decodePacketOrThrow(bytes, raised)
+  const decodeMs = performance.now() - start
+  const retained = heapMb() - before
+  const { fields } = decoded.packet
+  const records = fields.length + fields.reduce((n, field) => n + field.params.length, 0)
+  const warnings = decoded.warningCount
+  const keptWarnings = decoded.warnings.length
+  decoded = undefined
+  gc()
+
+  const decoder = new PacketDecoder(bytes, raised)
+  const stepMs: Array<number> = []
+  const stepped = performance.now()
+  for (;;) {
+    const stepStart = performance.now()
+    const result = decoder.step(DEFAULT_DECODE_STEP_BUDGET)
+    stepMs.push(performance.now() - stepStart)
+    if (result !== undefined) {
+      if (Result.isFailure(result)) throw result.failure
+      break
+    }
+  }
+  const steppedMs = performance.now() - stepped
+  stepMs.sort((a, b) => a - b)
+  const quantile = (q: number) => stepMs[Math.min(stepMs.length - 1, Math.floor(q * stepMs.length))] ?? 0
+  console.log(
+    JSON.stringify({
+      impl: "effect-ncp",
+      kind: "hostile",
+      case: name,
+      bytes: bytes.length,
+      records,
+      warnings,
+      kept_warnings: keptWarnings,
+      default_caps: refusal,
+      refused_ms: round(refusedMs),
+      decode_ms: round(decodeMs),
+      heap_retained_mb: round(retained),
+      step_budget: DEFAULT_DECODE_STEP_BUDGET,
+      steps: stepMs.length,
+      stepped_ms: round(steppedMs),
+      median_step_ms: round(quantile(0.5)),
+      p99_step_ms: round(quantile(0.99)),
+      longest_step_ms: round(quantile(1))
+    })
+  )
+}
+
+const round = (n: number) => Math.round(n * 100) / 100
+const unlimited = { maxFieldsPerPacket: Number.POSITIVE_INFINITY, maxParamsPerField: Number.POSITIVE_INFINITY }
+
+// 64 MiB of 12-byte fields; one field of as many 8-byte params as a field can hold (2^24-1 words)
+hostile("empty-fields-64mib", emptyFields(Math.floor((64 * 2 ** 20 - 40) / 12)), unlimited)
+hostile("empty-raw-params-8m", emptyParams(1, Math.floor((0xffffff * 4 - 12) / 8), 0x80), unlimited)
+// 64 MiB of empty raw params within the default caps: 2,048 fields of 4,096
+hostile("empty-raw-params-64mib-capped", emptyParams(2048, 4096, 0x80), unlimited)
+// within the default caps: 256 fields of 4,096 params of type code 0x99
+hostile("unknown-type-params-1m", emptyParams(256, 4096, 0x99), unlimited)
+
 if (sink === 0.5) console.log("unreachable")

@@ -3,15 +3,14 @@
  *
  * @since 0.1.0
  */
+import * as EffectBytes from "effect/Bytes"
 
-/** The chunks joined into one array; a single chunk is returned as it is, without copying. */
+/**
+ * The chunks joined into one array. A single chunk is returned as it is, without copying (the
+ * joining itself is `effect/Bytes`'s `concat`, which always copies): callers collecting a
+ * stream that often arrives in one chunk skip a copy of it.
+ */
 export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0]
-  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0))
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.length
-  }
-  return out
+  return EffectBytes.concat(chunks)
 }

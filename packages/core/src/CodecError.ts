@@ -18,7 +18,9 @@ export const DecodeErrorReason = Schema.Literals([
   "ParamOverflow",
   "ZeroSize",
   "InvalidUtf8",
-  "Truncated"
+  "Truncated",
+  "TooManyFields",
+  "TooManyParams"
 ])
 export type DecodeErrorReason = typeof DecodeErrorReason.Type
 
@@ -49,13 +51,19 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
   }
 }
 
-/** The kind of a decode warning. */
-export const DecodeWarningKind = Schema.Literals(["UnknownType", "LegacyFooter"])
+/**
+ * The kind of a decode warning: `UnknownType` (a param of a type code this library does not
+ * know, kept with its bytes), `LegacyFooter` (the footer some old nodes embed in a field,
+ * skipped), `NanosOutOfRange` (a timestamp whose nanoseconds word is 10^9 or more, kept as
+ * sent; see `Timestamp`).
+ */
+export const DecodeWarningKind = Schema.Literals(["UnknownType", "LegacyFooter", "NanosOutOfRange"])
 export type DecodeWarningKind = typeof DecodeWarningKind.Type
 
 /**
  * A recoverable oddity in a packet that still decoded: a param of an unknown type code (kept
- * with its bytes), or the legacy footer some old nodes embed in a field (skipped).
+ * with its bytes), the legacy footer some old nodes embed in a field (skipped), or a timestamp
+ * nanoseconds word of 10^9 or more (kept as sent).
  */
 export class DecodeWarning extends Schema.Class<DecodeWarning>("DecodeWarning")({
   kind: DecodeWarningKind,
@@ -67,6 +75,41 @@ export class DecodeWarning extends Schema.Class<DecodeWarning>("DecodeWarning")(
 }) {
   get message(): string {
     return `${this.detail}${where(this)} (at offset ${this.offset})`
+  }
+}
+
+/**
+ * All the decode warnings of one kind in one packet: how many, and where the first was. A
+ * packet keeps one summary per kind it met however many warnings it had, so a peer cannot
+ * make the decoder (or a log) hold one entry per param.
+ *
+ * @example
+ * ```ts
+ * import { decodePacket } from "@effect-ncp/core"
+ * import * as Result from "effect/Result"
+ *
+ * declare const bytes: Uint8Array
+ * const { warningSummary } = Result.getOrThrow(decodePacket(bytes))
+ * for (const summary of warningSummary) console.log(summary.message)
+ * // "1048576 UnknownType warnings, the first: unknown type code 0x99, kept as bytes in
+ * //  packet "DSPC", field "ECHO", param "P" (at offset 52)"
+ * ```
+ */
+export class DecodeWarningSummary extends Schema.Class<DecodeWarningSummary>("DecodeWarningSummary")({
+  kind: DecodeWarningKind,
+  /** How many warnings of this kind the packet gave. */
+  count: Schema.Number,
+  /** The offset of the first. */
+  offset: Schema.Number,
+  /** The detail of the first. */
+  detail: Schema.String,
+  packetType: Schema.optional(Schema.String),
+  field: Schema.optional(Schema.String),
+  param: Schema.optional(Schema.String)
+}) {
+  get message(): string {
+    const first = `${this.detail}${where(this)} (at offset ${this.offset})`
+    return this.count === 1 ? first : `${this.count} ${this.kind} warnings, the first: ${first}`
   }
 }
 

@@ -2,8 +2,17 @@
  * The packet encoder: a plain synchronous function from a packet to its exact wire bytes.
  *
  * Two passes over the packet: the first checks every identifier and value and sums the
- * sizes, the second writes into one buffer of exactly that size. Values are zero-padded to
- * the next 4-byte boundary; the checksum word is 0.
+ * sizes, the second writes the bytes. Values are zero-padded to the next 4-byte boundary; the
+ * checksum word is 0.
+ *
+ * **Memory.** The result is a `Uint8Array` of exactly the packet's length, but not always its
+ * own `ArrayBuffer`: packets up to 16 KiB are carved out of a shared 128 KiB slab (as Node's
+ * `Buffer` pool does, since allocating fresh memory costs more than encoding a small packet),
+ * larger ones get a buffer of their own. So `bytes.buffer` may span other packets and
+ * `bytes.byteOffset` may be non-zero: write `bytes` (or `bytes.buffer` with `byteOffset` and
+ * `byteLength`), never the whole `bytes.buffer`. A slab is never reused, so no later encode
+ * writes into a packet you hold, but holding one small packet keeps its whole slab alive:
+ * copy it (`bytes.slice()`) to keep it for long. Every packet starts 8-byte aligned.
  *
  * @example
  * ```ts
@@ -75,7 +84,8 @@ const fail = (
 
 /**
  * Encodes a packet to its wire bytes, or fails with an `EncodeError` naming the packet, field
- * and param at fault.
+ * and param at fault. A small packet's bytes are a view into a shared slab (module doc):
+ * `bytes.buffer` spans other packets, and keeping the packet keeps the slab.
  */
 export const encodePacket = (packet: PacketInput): Result.Result<Uint8Array, EncodeError> => {
   try {
@@ -89,7 +99,8 @@ export const encodePacket = (packet: PacketInput): Result.Result<Uint8Array, Enc
 
 /**
  * Encodes a packet to its wire bytes, throwing an `EncodeError` when it cannot. For callers
- * that have already validated their packets and want no result wrapper.
+ * that have already validated their packets and want no result wrapper. The bytes may view a
+ * shared slab, as with {@link encodePacket}.
  */
 export const encodePacketOrThrow = (packet: PacketInput): Uint8Array => {
   try {

@@ -9,6 +9,10 @@
  * A declared size above `maxPacketBytes` (default 64 MiB) is refused as soon as the header is
  * read, before waiting for or allocating the body.
  *
+ * Chunks may be any `Uint8Array`, Node `Buffer`s included, split anywhere: the packets handed
+ * out are plain `Uint8Array`s (views on a chunk, or fresh memory for a packet split across
+ * chunks), never `Buffer`s, and decode the same whatever their offset.
+ *
  * @example
  * ```ts
  * import { Framing } from "@effect-ncp/core"
@@ -27,7 +31,13 @@ import * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { DecodeError, type EncodeError } from "./CodecError.js"
-import { type Decoded, type DecodeOptions, declaredPacketSize, decodePacket } from "./Decoder.js"
+import {
+  DEFAULT_DECODE_STEP_BUDGET,
+  type Decoded,
+  type DecodeOptions,
+  declaredPacketSize,
+  PacketDecoder
+} from "./Decoder.js"
 import { encodePacket } from "./Encoder.js"
 import type { PacketInput } from "./Packet.js"
 
@@ -40,7 +50,24 @@ export interface FramingOptions {
   readonly maxPacketBytes?: number | undefined
 }
 
+/**
+ * Options of {@link decodePackets}: framing, the decoder's (`copy`, `maxFieldsPerPacket`,
+ * `maxParamsPerField`; offsets are counted from the start of the stream), and how much to
+ * decode before yielding.
+ */
+export interface DecodePacketsOptions extends FramingOptions, DecodeOptions {
+  /**
+   * Fields and params decoded in one go before the stream yields to other fibers, inside a
+   * large packet (see `PacketDecoder`). Default `DEFAULT_DECODE_STEP_BUDGET`.
+   */
+  readonly decodeStepBudget?: number | undefined
+}
+
 const HEADER_PREFIX = 12
+
+/** A plain `Uint8Array` view of `length` bytes at `at` of `chunk`, even when `chunk` is a `Buffer`. */
+const viewOf = (chunk: Uint8Array, at: number, length: number): Uint8Array =>
+  new Uint8Array(chunk.buffer, chunk.byteOffset + at, length)
 
 /**
  * The framing state machine: feed it chunks with {@link push}, take whole packets with
@@ -48,7 +75,8 @@ const HEADER_PREFIX = 12
  *
  * A packet that lies whole inside one chunk is returned as a view on that chunk, without
  * copying; a packet split across chunks is assembled once into a buffer of its exact size.
- * Only the unread remainder is kept.
+ * Either way it is a plain `Uint8Array`, whatever the class of the chunks. Only the unread
+ * remainder is kept.
  */
 export class PacketFramer {
   readonly maxPacketBytes: number
@@ -124,14 +152,14 @@ export class PacketFramer {
   /** The first `n` buffered bytes, without consuming them (copied only if split). */
   private peek(n: number): Uint8Array {
     const first = this.chunks[0] as Uint8Array
-    if (first.length - this.head >= n) return first.subarray(this.head, this.head + n)
+    if (first.length - this.head >= n) return viewOf(first, this.head, n)
     const out = new Uint8Array(n)
     let filled = 0
     for (let i = 0; filled < n; i++) {
       const chunk = this.chunks[i] as Uint8Array
       const start = i === 0 ? this.head : 0
       const count = Math.min(n - filled, chunk.length - start)
-      out.set(chunk.subarray(start, start + count), filled)
+      out.set(viewOf(chunk, start, count), filled)
       filled += count
     }
     return out
@@ -143,7 +171,7 @@ export class PacketFramer {
     const first = this.chunks[0] as Uint8Array
     const available = first.length - this.head
     if (available >= n) {
-      const view = first.subarray(this.head, this.head + n)
+      const view = viewOf(first, this.head, n)
       if (available === n) {
         this.chunks.shift()
         this.head = 0
@@ -157,7 +185,7 @@ export class PacketFramer {
     while (filled < n) {
       const chunk = this.chunks[0] as Uint8Array
       const count = Math.min(n - filled, chunk.length - this.head)
-      out.set(chunk.subarray(this.head, this.head + count), filled)
+      out.set(viewOf(chunk, this.head, count), filled)
       filled += count
       if (this.head + count === chunk.length) {
         this.chunks.shift()
@@ -182,12 +210,24 @@ export const framePackets =
 /**
  * Decodes a stream of byte chunks, split anywhere, into packets (with their decode warnings).
  * Fails with a `DecodeError` on the first packet that cannot be framed or decoded, or when the
- * input ends inside a packet; ending between packets ends the stream.
+ * input ends inside a packet; ending between packets ends the stream. A packet that takes more
+ * than one decode step (`decodeStepBudget` fields and params) is decoded in steps with a
+ * yield between them, so a huge packet does not hold the thread.
  */
 export const decodePackets =
-  (options?: FramingOptions & DecodeOptions) =>
-  <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Decoded, E | DecodeError, R> =>
-    frame(self, options, (bytes, offset) => decodePacket(bytes, { copy: options?.copy, baseOffset: offset }))
+  (options?: DecodePacketsOptions) =>
+  <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Decoded, E | DecodeError, R> => {
+    const budget = options?.decodeStepBudget ?? DEFAULT_DECODE_STEP_BUDGET
+    return frame(self, options, (bytes, offset) => {
+      const decoder = new PacketDecoder(bytes, {
+        copy: options?.copy,
+        maxFieldsPerPacket: options?.maxFieldsPerPacket,
+        maxParamsPerField: options?.maxParamsPerField,
+        baseOffset: offset
+      })
+      return decoder.step(budget) ?? { step: () => decoder.step(budget) }
+    })
+  }
 
 /** Encodes a stream of packets into their wire bytes, one chunk per packet. */
 export const encodePackets = <E, R>(
@@ -195,28 +235,51 @@ export const encodePackets = <E, R>(
 ): Stream.Stream<Uint8Array, E | EncodeError, R> =>
   Stream.mapEffect(self, (packet) => Effect.fromResult(encodePacket(packet)))
 
+/** A conversion that did not finish in one go: call `step` again (after a yield) until it gives a result. */
+interface Unfinished<A> {
+  readonly step: () => Result.Result<A, DecodeError> | undefined
+}
+
 const frame = <A, E, R>(
   self: Stream.Stream<Uint8Array, E, R>,
   options: FramingOptions | undefined,
-  convert: (bytes: Uint8Array, offset: number) => Result.Result<A, DecodeError>
+  convert: (bytes: Uint8Array, offset: number) => Result.Result<A, DecodeError> | Unfinished<A>
 ): Stream.Stream<A, E | DecodeError, R> =>
   Stream.transformPull(self, (upstream) =>
     Effect.sync(() => {
       const framer = new PacketFramer(options)
       let ended = false
       let failure: DecodeError | undefined
+      let unfinished: Unfinished<A> | undefined
+      // A packet has more steps to go: hand out what is done, or let other fibers run first.
+      const pause = (out: Array<A>) =>
+        out.length > 0
+          ? Effect.succeed(out as unknown as readonly [A, ...Array<A>])
+          : Effect.andThen(Effect.yieldNow, pull)
       const pull: Pull.Pull<readonly [A, ...Array<A>], E | DecodeError> = Effect.suspend(() => {
         if (failure !== undefined) return Effect.fail(failure)
         const out: Array<A> = []
         for (;;) {
-          const offset = framer.offset
-          const next = ended && framer.pending === 0 ? undefined : framer.next()
-          if (next === undefined) break
-          if (next instanceof DecodeError) {
-            failure = next
-            break
+          let converted: Result.Result<A, DecodeError> | Unfinished<A>
+          if (unfinished !== undefined) {
+            const stepped = unfinished.step()
+            if (stepped === undefined) return pause(out)
+            unfinished = undefined
+            converted = stepped
+          } else {
+            const offset = framer.offset
+            const next = ended && framer.pending === 0 ? undefined : framer.next()
+            if (next === undefined) break
+            if (next instanceof DecodeError) {
+              failure = next
+              break
+            }
+            converted = convert(next, offset)
+            if (!Result.isResult(converted)) {
+              unfinished = converted
+              return pause(out)
+            }
           }
-          const converted = convert(next, offset)
           if (Result.isFailure(converted)) {
             failure = converted.failure
             break

@@ -8,7 +8,17 @@
  *   data arrays are lists (`{"type": "f32[]", "value": [1, "Infinity"]}`); a value of an
  *   unknown type code is `{"type": "unknown", "code": 200, "hex": "..."}`;
  * - a packet is `{"packet_type", "packet_id", "timestamp", "info_hex", "fields"}` with fields
- *   `{"name", "id", "params": [[name, value], ...]}` and an ISO 8601 timestamp.
+ *   `{"name", "id", "params": [[name, value], ...]}` and an ISO 8601 timestamp
+ *   (`Timestamp.toIsoString`).
+ *
+ * **Timestamps whose nanoseconds word is 10^9 or more.** The wire can carry such a word, and a
+ * decoded packet keeps it as sent. Its `timestamp` is then the ISO 8601 text of the instant the
+ * words denote, followed by the nanoseconds word as sent in an RFC 9557 suffix tag:
+ * `"2024-05-17T12:30:46.500000+00:00[_ncp-nanos=1500000000]"` for seconds 1715949045 and
+ * nanoseconds 1500000000. {@link toPacket} reads the words back from it, so decoding, the JSON
+ * form and encoding again give the same bytes. A timestamp whose nanoseconds are below 10^9
+ * (every real one) has no suffix. Readers that only want the instant can drop everything from
+ * the `[`; parsers of RFC 9557 (such as `Temporal`) ignore the tag, which is not critical.
  *
  * @example
  * ```ts
@@ -22,6 +32,7 @@
  *
  * @since 0.1.0
  */
+import * as Hex from "effect/encoding/Hex"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Field, Param } from "./Field.js"
@@ -64,21 +75,24 @@ export interface PacketJson {
   readonly fields: ReadonlyArray<FieldJson>
 }
 
-/** Bytes as lowercase hex. */
-export const toHex = (bytes: Uint8Array): string => {
-  let out = ""
-  for (let i = 0; i < bytes.length; i++) out += hexDigits[bytes[i] as number]
-  return out
-}
+/** Bytes as lowercase hex (`effect/encoding/Hex`'s `encode`). */
+export const toHex = (bytes: Uint8Array): string => Hex.encode(bytes)
 
-const hexDigits = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"))
+/**
+ * Hex text (any case, even length) as bytes, or `undefined` when it is not hex
+ * (`effect/encoding/Hex`'s `decode`, without its error value).
+ */
+export const fromHex = (hex: string): Uint8Array | undefined => Result.getOrUndefined(Hex.decode(hex))
 
-/** Hex text (any case, even length) as bytes, or `undefined` when it is not hex. */
-export const fromHex = (hex: string): Uint8Array | undefined => {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return undefined
-  const bytes = new Uint8Array(hex.length / 2)
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
-  return bytes
+// The RFC 9557 suffix tag that keeps a nanoseconds word of 10^9 or more (module doc).
+const NANOS_TAG = "_ncp-nanos"
+const taggedPattern = /^(.*)\[_ncp-nanos=(\d{1,10})\]$/
+const MAX_U32 = 0xffffffff
+
+/** A timestamp in JSON form: ISO 8601, with the nanoseconds word as sent when it is 10^9 or more. */
+const fromTimestamp = (timestamp: Timestamp.Timestamp): string => {
+  const text = Timestamp.toIsoString(timestamp)
+  return Timestamp.isNormalized(timestamp) ? text : `${text}[${NANOS_TAG}=${timestamp.nanos}]`
 }
 
 const jsonNumber = (n: number): JsonNumber =>
@@ -123,7 +137,7 @@ export const fromField = (field: Field): FieldJson => ({
 export const fromPacket = (packet: Packet): PacketJson => ({
   packet_type: packet.type,
   packet_id: packet.id,
-  timestamp: Timestamp.toIsoString(packet.timestamp),
+  timestamp: fromTimestamp(packet.timestamp),
   info_hex: toHex(packet.info),
   fields: packet.fields.map(fromField)
 })
@@ -255,14 +269,32 @@ const parseField = (u: unknown, path: string): Field => {
   return { name: u.name, id, params }
 }
 
+const parseTimestamp = (u: unknown): Timestamp.Timestamp => {
+  const expected = () => invalid("$.timestamp", `expected an ISO 8601 time, got ${JSON.stringify(u)}`)
+  if (typeof u !== "string") return expected()
+  const tagged = taggedPattern.exec(u)
+  const instant = Timestamp.fromIsoString(tagged === null ? u : (tagged[1] as string))
+  if (instant === undefined) return expected()
+  if (tagged === null) return instant
+  // The tag gives the nanoseconds word as sent; the seconds word is what remains of the instant.
+  const nanos = Number(tagged[2])
+  const carried = Math.floor(nanos / Timestamp.NANOS_PER_SECOND)
+  const seconds = instant.seconds - carried
+  if (nanos > MAX_U32 || nanos % Timestamp.NANOS_PER_SECOND !== instant.nanos || seconds < 0) {
+    return invalid(
+      "$.timestamp",
+      `the nanoseconds word ${tagged[2]} in ${JSON.stringify(u)} does not fit the time before it (its last 9 digits must be the time's fraction)`
+    )
+  }
+  return { seconds, nanos }
+}
+
 const parsePacket = (u: unknown): Packet => {
   if (!isObject(u)) return invalid("$", "expected a packet object")
   if (typeof u.packet_type !== "string") return invalid("$.packet_type", "expected a string")
   const id = u.packet_id
   if (typeof id !== "number" || !Number.isInteger(id)) return invalid("$.packet_id", "expected an integer")
-  const timestamp = typeof u.timestamp === "string" ? Timestamp.fromIsoString(u.timestamp) : undefined
-  if (timestamp === undefined)
-    return invalid("$.timestamp", `expected an ISO 8601 time, got ${JSON.stringify(u.timestamp)}`)
+  const timestamp = parseTimestamp(u.timestamp)
   const info = u.info_hex === undefined ? new Uint8Array(4) : toBytes(u.info_hex, "$.info_hex")
   if (info.length !== 4) return invalid("$.info_hex", "expected 4 bytes")
   const fields = toList(u.fields, "$.fields").map((f, i) => parseField(f, `$.fields[${i}]`))

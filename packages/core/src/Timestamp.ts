@@ -2,6 +2,22 @@
  * Packet timestamps with full nanosecond precision, as the wire holds them: whole seconds since
  * 1970-01-01 UTC (u32) and nanoseconds within that second (u32).
  *
+ * A nanoseconds word is meant to be below 10^9, but the wire can carry up to 2^32-1. A decoded
+ * timestamp keeps both words exactly as sent, so re-encoding a packet gives the same bytes
+ * (the decoder adds a `NanosOutOfRange` warning). Such a timestamp denotes the instant
+ * `seconds + nanos / 10^9`: {@link normalize} carries the whole seconds over, and every
+ * conversion here ({@link toIsoString}, {@link toMillis}, {@link toDate}) reads it that way.
+ *
+ * @example
+ * ```ts
+ * import { Timestamp } from "@effect-ncp/core"
+ *
+ * const sent = Timestamp.make(1_715_949_045, 1_500_000_000)
+ * Timestamp.isNormalized(sent)  // false
+ * Timestamp.normalize(sent)     // { seconds: 1715949046, nanos: 500000000 }
+ * Timestamp.toIsoString(sent)   // "2024-05-17T12:30:46.500000+00:00"
+ * ```
+ *
  * @since 0.1.0
  */
 
@@ -10,6 +26,9 @@ export interface Timestamp {
   readonly seconds: number
   readonly nanos: number
 }
+
+/** Nanoseconds in one second: a nanoseconds word is meant to be below this. */
+export const NANOS_PER_SECOND = 1_000_000_000
 
 /** A timestamp from whole seconds and nanoseconds. */
 export const make = (seconds: number, nanos = 0): Timestamp => ({ seconds, nanos })
@@ -26,6 +45,21 @@ export const fromNanos = (nanos: bigint): Timestamp => ({
   nanos: Number(nanos % 1_000_000_000n)
 })
 
+/** Whether the nanoseconds are below 10^9, as a sender should write them. */
+export const isNormalized = (timestamp: Timestamp): boolean => timestamp.nanos < NANOS_PER_SECOND
+
+/**
+ * The same instant with the nanoseconds below 10^9: whole seconds held in the nanoseconds word
+ * are carried into the seconds. A normalized timestamp is returned as it is.
+ */
+export const normalize = (timestamp: Timestamp): Timestamp =>
+  isNormalized(timestamp)
+    ? timestamp
+    : {
+        seconds: timestamp.seconds + Math.floor(timestamp.nanos / NANOS_PER_SECOND),
+        nanos: timestamp.nanos % NANOS_PER_SECOND
+      }
+
 /** The timestamp as milliseconds since the epoch (sub-millisecond digits are dropped). */
 export const toMillis = (timestamp: Timestamp): number => timestamp.seconds * 1000 + Math.floor(timestamp.nanos / 1e6)
 
@@ -33,12 +67,14 @@ export const toMillis = (timestamp: Timestamp): number => timestamp.seconds * 10
 export const toDate = (timestamp: Timestamp): Date => new Date(toMillis(timestamp))
 
 /**
- * The timestamp in ISO 8601 with a `+00:00` offset, as the vectors spell it: no fraction when
- * the nanoseconds are zero, 6 digits when they are whole microseconds, else 9 digits.
+ * The instant in ISO 8601 with a `+00:00` offset, as the vectors spell it: no fraction when
+ * the nanoseconds are zero, 6 digits when they are whole microseconds, else 9 digits. A
+ * nanoseconds word of 10^9 or more is read as the instant it denotes ({@link normalize}), so
+ * the text always parses back to that instant.
  */
 export const toIsoString = (timestamp: Timestamp): string => {
-  const base = new Date(timestamp.seconds * 1000).toISOString().slice(0, 19)
-  const { nanos } = timestamp
+  const { seconds, nanos } = normalize(timestamp)
+  const base = new Date(seconds * 1000).toISOString().slice(0, 19)
   if (nanos === 0) return `${base}+00:00`
   const fraction = String(nanos).padStart(9, "0")
   return `${base}.${nanos % 1000 === 0 ? fraction.slice(0, 6) : fraction}+00:00`

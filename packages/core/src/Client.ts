@@ -79,6 +79,10 @@ export interface ClientOptions {
   readonly password?: Redacted.Redacted<string> | string | undefined
   /** The largest packet accepted, in bytes; a larger one ends the connection. Default 64 MiB. */
   readonly maxPacketBytes?: number | undefined
+  /** The most fields a packet may hold; more end the connection (a `TooManyFields` DecodeError). Default 65,536. */
+  readonly maxFieldsPerPacket?: number | undefined
+  /** The most params a field may hold; more end the connection (a `TooManyParams` DecodeError). Default 4,096. */
+  readonly maxParamsPerField?: number | undefined
   /**
    * What received data may hold, in bytes: the packet being framed plus the decoded fields no
    * one has taken yet (Responses, `fields` streams, the inbox; each field counted at an
@@ -128,6 +132,8 @@ export const connect = Effect.fn("Client.connect")(function* (
     const wire = yield* makeWire(socket, {
       remote,
       maxPacketBytes: options.maxPacketBytes,
+      maxFieldsPerPacket: options.maxFieldsPerPacket,
+      maxParamsPerField: options.maxParamsPerField,
       maxBufferedBytes,
       maxWriteBufferBytes: options.maxWriteBufferBytes
     })

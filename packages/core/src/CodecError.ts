@@ -20,7 +20,8 @@ export const DecodeErrorReason = Schema.Literals([
   "InvalidUtf8",
   "Truncated",
   "TooManyFields",
-  "TooManyParams"
+  "TooManyParams",
+  "InvalidName"
 ])
 export type DecodeErrorReason = typeof DecodeErrorReason.Type
 

@@ -50,6 +50,12 @@ export const toWord = (name: string): number => {
   return word
 }
 
+/**
+ * Whether `name` is a valid identifier, as {@link isIdentifier}, answered from the cache of
+ * {@link toWord} for the names that recur in every packet.
+ */
+export const isIdentifierCached = (name: string): boolean => toWord(name) >= 0
+
 /** The identifier held by a 32-bit little-endian word: trailing NUL and space bytes stripped, Latin-1. */
 export const fromWord = (word: number): string => {
   const cached = nameByWord.get(word)

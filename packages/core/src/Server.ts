@@ -76,6 +76,10 @@ export interface ServerOptions<EA = never, RA = never> {
    * and is disconnected. Default 1 MiB: nodes receive commands, which are small.
    */
   readonly maxPacketBytes?: number | undefined
+  /** The most fields a packet may hold; more get `LINK ERRO 400`. Default 65,536. */
+  readonly maxFieldsPerPacket?: number | undefined
+  /** The most params a field may hold; more get `LINK ERRO 400`. Default 4,096. */
+  readonly maxParamsPerField?: number | undefined
   /**
    * What one connection's received data may hold, in bytes: the packet being framed plus the
    * fields waiting for the handler (each counted at an estimate of its memory). When it is
@@ -207,6 +211,8 @@ const handle = <E, R, EA, RA>(
       const wire = yield* makeWire(socket, {
         remote: "client",
         maxPacketBytes: options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES,
+        maxFieldsPerPacket: options.maxFieldsPerPacket,
+        maxParamsPerField: options.maxParamsPerField,
         maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
         maxWriteBufferBytes: options.maxWriteBufferBytes ?? DEFAULT_MAX_WRITE_BUFFER_BYTES,
         totalBudget: shared.total
@@ -270,12 +276,18 @@ const handle = <E, R, EA, RA>(
           // A server's handler reads every field: a slow one slows the client, losing nothing.
           inboxCapacity: options.bufferCapacity ?? 64,
           inboxOverflow: "backpressure",
+          checkNames: true,
           nextFieldId: agreement.nextFieldId,
           beforeEnd: (error) => {
             endedWith = error
             switch (error._tag) {
               case "DecodeError":
-                return sendError(wire, 400)
+                return Effect.andThen(
+                  Effect.logInfo(`bad data from the client; answering LINK ERRO 400: ${error.message}`).pipe(
+                    Effect.annotateLogs({ ncp: "BadRequest", remote: wire.remote })
+                  ),
+                  sendError(wire, 400)
+                )
               case "ConnectionDefect":
                 return sendError(wire, 500)
               case "NetworkTimeout":
@@ -333,7 +345,7 @@ const isTagged = (u: unknown): u is { readonly _tag: string } =>
 const errorMessage = (u: unknown): string =>
   typeof u === "object" && u !== null && "message" in u ? String(u.message) : String(u)
 
-/** Sends `LINK ERRO` with 400 "Bad request" or 500 "Server error"; a failure to send is ignored. */
+/** Sends `LINK ERRO` as the spec words it: 400 "Bad request", 500 "Server error", 503 "Server busy". */
 const sendError = (wire: Wire, code: 400 | 500 | 503) =>
   Effect.ignore(
     wire.writePacket("LINK", [

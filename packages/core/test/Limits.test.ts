@@ -248,3 +248,86 @@ describe("log output", () => {
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   })
 })
+
+describe("decoding limits", () => {
+  it.effect("a packet with more params than maxParamsPerField gets LINK ERRO 400", () =>
+    Effect.gen(function* () {
+      const { client } = yield* serveInMemory((connection) => connection.fields.pipe(Stream.runDrain), {
+        maxParamsPerField: 100
+      })
+      const peer = yield* client
+      yield* peer.send(
+        "DSPC",
+        "MANY",
+        1,
+        Array.from({ length: 101 }, () => ["P", Value.i32(0)] as const)
+      )
+      const { packet } = yield* peer.readFields
+      expect(Field.toRecord(must(packet.fields[0]))).toEqual({ ERRO: "Bad request", ERRC: 400 })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
+  )
+
+  it.effect("a large packet is decoded in steps and delivered whole", () =>
+    Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted()
+      // 4,000 params of 128 bytes: about 540 KiB, decoded a slice at a time
+      const params = Array.from(
+        { length: 4000 },
+        (_, i) => [`P${i % 1000}`, new Uint8Array(128).fill(i % 256)] as const
+      )
+      yield* peer.send("DSPC", "BIG", 5, params)
+      const field = yield* connection.recv
+      expect(field.params).toHaveLength(4000)
+      expect(field.params[3999]?.value.value).toEqual(new Uint8Array(128).fill(3999 % 256))
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("names from a peer", () => {
+  /** A packet whose name `from` is replaced, byte for byte, by `to` (which the encoder would refuse). */
+  const withName = (type: string, name: string, params: Field.ParamsInput, from: string, to: string) => {
+    const bytes = encodePacketOrThrow({
+      type,
+      id: 1,
+      timestamp: { seconds: 0, nanos: 0 },
+      fields: [{ name, id: 3, params }]
+    })
+    const hex = Buffer.from(bytes)
+      .toString("hex")
+      .replace(Buffer.from(from).toString("hex"), Buffer.from(to).toString("hex"))
+    return Uint8Array.from(Buffer.from(hex, "hex"))
+  }
+
+  it.effect("a param name that is not an identifier gets an ERRO 400 reply naming it; the connection goes on", () =>
+    Effect.gen(function* () {
+      const { client } = yield* serveInMemory(
+        (connection) => connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params))),
+        {}
+      )
+      const peer = yield* client
+      yield* peer.write(withName("DSPC", "ECHO", { PARM: 1 }, "PARM", "PA-M"))
+      const reply = must((yield* peer.readFields).packet.fields[0])
+      expect([reply.name, reply.id]).toEqual(["ECHO", 3])
+      expect(Field.toRecord(reply)).toEqual({
+        ERRO: 'param name "PA-M" is not an identifier (1-4 of A-Z, 0-9)',
+        ERRC: 400
+      })
+      yield* peer.send("DSPC", "ECHO", 4, { N: 1 })
+      expect(Field.toRecord(must((yield* peer.readFields).packet.fields[0]))).toEqual({ N: 1 })
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("a field name that is not an identifier gets LINK ERRO 400, not 500", () =>
+    Effect.gen(function* () {
+      const { client } = yield* serveInMemory(
+        (connection) => connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params))),
+        {}
+      )
+      const peer = yield* client
+      yield* peer.write(withName("DSPC", "ECHO", { N: 1 }, "ECHO", "ec o"))
+      const { packet } = yield* peer.readFields
+      expect(packet.type).toBe("LINK")
+      expect(Field.toRecord(must(packet.fields[0]))).toEqual({ ERRO: "Bad request", ERRC: 400 })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
+  )
+})

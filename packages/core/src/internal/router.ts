@@ -14,8 +14,11 @@ import * as Effect from "effect/Effect"
 import type * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
+import { DecodeError } from "../CodecError.js"
 import { CommandError, ConnectionClosed, type ConnectionError } from "../ConnectionError.js"
+import { type Decoded, PacketDecoder } from "../Decoder.js"
 import * as Field from "../Field.js"
+import * as Identifier from "../Identifier.js"
 import type { Packet } from "../Packet.js"
 import type * as Timestamp from "../Timestamp.js"
 import { Mailbox } from "./mailbox.js"
@@ -48,6 +51,13 @@ export interface RouterConfig {
   readonly inboxOverflow: "backpressure" | "dropOldest"
   /** With `"dropOldest"`: the most (estimated) bytes of fields the inbox keeps. */
   readonly inboxBytes?: number | undefined
+  /**
+   * Refuse names that are not identifiers (1-4 of A-Z, 0-9), as a server does with what a
+   * client sends: a field's bad name ends the connection with a `DecodeError`; a param's gets
+   * the field an error reply naming it, and the field is not delivered. Otherwise (a client)
+   * names are taken as sent, as a tolerant decoder does.
+   */
+  readonly checkNames?: boolean | undefined
 }
 
 // What a decoded field is taken to hold, for memory budgets: its objects (the field, the
@@ -189,10 +199,53 @@ export class Router {
     )
   }
 
+  /** `undefined` when the field's and its params' names are identifiers; else what to do instead of delivering it. */
+  private checkNames(packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined {
+    if (!Identifier.isIdentifierCached(packet.type) || !Identifier.isIdentifierCached(field.name)) {
+      const [what, name] = Identifier.isIdentifierCached(packet.type)
+        ? (["field", field.name] as const)
+        : (["packet type", packet.type] as const)
+      return Effect.fail(
+        new DecodeError({
+          reason: "InvalidName",
+          offset: 0,
+          detail: `${what} name ${JSON.stringify(name)} is not an identifier (1-4 of A-Z, 0-9)`,
+          packetType: packet.type,
+          field: field.name
+        })
+      )
+    }
+    for (const param of field.params) {
+      if (!Identifier.isIdentifierCached(param.name)) {
+        return this.wire.writePacket(packet.type, [
+          {
+            name: field.name,
+            id: field.id,
+            params: [
+              [
+                "ERRO",
+                {
+                  type: "string",
+                  value: `param name ${JSON.stringify(param.name)} is not an identifier (1-4 of A-Z, 0-9)`
+                }
+              ],
+              ["ERRC", { type: "i32", value: 400 }]
+            ]
+          }
+        ])
+      }
+    }
+    return undefined
+  }
+
   /** Routes one field: `undefined` when it was delivered, an Effect only for what must wait. */
   private route(packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined {
     if (this.stopped !== undefined) return undefined
     const config = this.config
+    if (config.checkNames === true) {
+      const refused = this.checkNames(packet, field)
+      if (refused !== undefined) return refused
+    }
     if (config.autoErro && field.name === "ERRO") {
       const error = CommandError.fromField(packet.type, field)
       // A LINK ERRO answers no particular command: it ends the connection.
@@ -297,21 +350,28 @@ export class Router {
   /** Decodes and routes every whole packet the wire holds. */
   readonly routeAvailable = (): Effect.Effect<void, ConnectionError> => {
     for (;;) {
-      const decoded = this.wire.nextDecoded()
-      if (decoded === undefined) return Effect.void
-      if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
-      const { packet, warnings } = decoded.success
-      if (warnings.length > 0) {
-        return this.wire
-          .logDecodeWarnings(warnings)
-          .pipe(
-            Effect.andThen(Effect.suspend(() => this.routeFields(packet, 0) ?? Effect.void)),
-            Effect.andThen(Effect.suspend(this.routeAvailable))
-          )
+      const next = this.wire.nextDecoded()
+      if (next === undefined) return Effect.void
+      if (next instanceof PacketDecoder) {
+        return this.wire.decodeInSteps(next).pipe(
+          Effect.flatMap((decoded) => this.routeDecoded(decoded) ?? Effect.void),
+          Effect.andThen(Effect.suspend(this.routeAvailable))
+        )
       }
-      const wait = this.routeFields(packet, 0)
+      if (Result.isFailure(next)) return Effect.fail(next.failure)
+      const wait = this.routeDecoded(next.success)
       if (wait !== undefined) return Effect.andThen(wait, Effect.suspend(this.routeAvailable))
     }
+  }
+
+  /** Routes a decoded packet's fields, after logging its warnings; `undefined` when all went at once. */
+  private readonly routeDecoded = (decoded: Decoded): Effect.Effect<void, ConnectionError> | undefined => {
+    const packet = decoded.packet
+    if (decoded.warningCount === 0) return this.routeFields(packet, 0)
+    return Effect.andThen(
+      this.wire.logDecodeWarnings(decoded),
+      Effect.suspend(() => this.routeFields(packet, 0) ?? Effect.void)
+    )
   }
 
   /** Registers a Response for the sent fields, before they go out. */

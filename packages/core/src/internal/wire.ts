@@ -19,7 +19,7 @@ import * as Scheduler from "effect/Scheduler"
 import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import * as Bytes from "../Bytes.js"
-import { DecodeError, type DecodeWarning } from "../CodecError.js"
+import { DecodeError } from "../CodecError.js"
 import {
   ConnectionClosed,
   ConnectionDefect,
@@ -27,7 +27,7 @@ import {
   type NetworkError,
   NetworkTimeout
 } from "../ConnectionError.js"
-import { type Decoded, decodePacket } from "../Decoder.js"
+import { type Decoded, type DecodeOptions, decodePacket, PacketDecoder } from "../Decoder.js"
 import { encodePacket } from "../Encoder.js"
 import type * as Field from "../Field.js"
 import { PacketFramer } from "../Framing.js"
@@ -39,6 +39,9 @@ import { Outbox } from "./writer.js"
 export interface WireOptions {
   readonly remote: string
   readonly maxPacketBytes?: number | undefined
+  /** Decoding limits: fields per packet, params per field (the decoder's defaults otherwise). */
+  readonly maxFieldsPerPacket?: number | undefined
+  readonly maxParamsPerField?: number | undefined
   readonly info?: Uint8Array | undefined
   /**
    * What received data may hold before reading pauses: the packet being framed plus decoded
@@ -57,6 +60,14 @@ export interface WireOptions {
  */
 const WARNINGS_PER_SECOND = 10
 
+/** Packets from this size on are decoded in steps, yielding to the event loop between them. */
+const STEPPED_DECODE_BYTES = 256 * 1024
+
+/** A yield to the event loop (a macrotask), whatever scheduler the fiber runs on. */
+const yieldToEventLoop = Effect.yieldNow.pipe(
+  Effect.provideService(Scheduler.Scheduler, new Scheduler.MixedScheduler())
+)
+
 /** How long a closing connection may take to hand what it queued to the socket before it is aborted. */
 const FLUSH_ON_CLOSE = "5 seconds"
 
@@ -72,6 +83,7 @@ export class Wire {
    */
   private waitingSinceMillis: number | undefined
   private readonly info: Uint8Array
+  private readonly decodeOptions: DecodeOptions
   private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
   /**
@@ -89,6 +101,10 @@ export class Wire {
     readonly clock: Clock.Clock
   ) {
     this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
+    this.decodeOptions = {
+      maxFieldsPerPacket: options.maxFieldsPerPacket,
+      maxParamsPerField: options.maxParamsPerField
+    }
     this.readBudget = new ByteBudget(options.maxBufferedBytes ?? 64 * 1024 * 1024, options.totalBudget)
     // The pull, stamped for the receive-timeout watchdog.
     const stopWaiting = Effect.sync(() => {
@@ -190,26 +206,45 @@ export class Wire {
       : this.pullIntoFramer
   })
 
-  /** The next whole packet the framer holds, decoded, or `undefined` when it needs more bytes. */
-  nextDecoded(): Result.Result<Decoded, DecodeError> | undefined {
+  /**
+   * The next whole packet the framer holds: decoded at once, or, when it is large, a
+   * `PacketDecoder` to run with {@link decodeInSteps}; `undefined` when more bytes are needed.
+   */
+  nextDecoded(): Result.Result<Decoded, DecodeError> | PacketDecoder | undefined {
     const offset = this.framer.offset
     const next = this.framer.next()
     if (next === undefined) return undefined
     if (next instanceof DecodeError) return Result.fail(next)
     this.readBudget.give(next.length)
-    return decodePacket(next, { baseOffset: offset })
+    const options = { ...this.decodeOptions, baseOffset: offset }
+    return next.length >= STEPPED_DECODE_BYTES ? new PacketDecoder(next, options) : decodePacket(next, options)
+  }
+
+  /**
+   * Decodes a large packet a slice at a time, letting the event loop run between slices, so
+   * that one connection's huge packet does not stall every other connection.
+   */
+  decodeInSteps(decoder: PacketDecoder): Effect.Effect<Decoded, DecodeError> {
+    const step: Effect.Effect<Decoded, DecodeError> = Effect.suspend(() => {
+      const result = decoder.step()
+      if (result === undefined) return Effect.andThen(yieldToEventLoop, step)
+      return Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(result.failure)
+    })
+    return step
   }
 
   /** The next whole packet, decoded; its decode warnings are logged. */
   readPacket(): Effect.Effect<Decoded, ConnectionError> {
     return Effect.suspend(() => {
-      const decoded = this.nextDecoded()
-      if (decoded === undefined) return Effect.andThen(this.fill(), this.readPacket())
-      if (Result.isFailure(decoded)) return Effect.fail(decoded.failure)
-      const { warnings } = decoded.success
-      return warnings.length === 0
-        ? Effect.succeed(decoded.success)
-        : Effect.as(this.logDecodeWarnings(warnings), decoded.success)
+      const next = this.nextDecoded()
+      if (next === undefined) return Effect.andThen(this.fill(), this.readPacket())
+      const decoded =
+        next instanceof PacketDecoder
+          ? this.decodeInSteps(next)
+          : Result.isFailure(next)
+            ? Effect.fail(next.failure)
+            : Effect.succeed(next.success)
+      return Effect.tap(decoded, (packet) => (packet.warningCount === 0 ? Effect.void : this.logDecodeWarnings(packet)))
     })
   }
 
@@ -253,28 +288,18 @@ export class Wire {
    * Logs one packet's decode warnings: one entry per kind (count, first offset and where),
    * never one per param, and within the connection's warning rate.
    */
-  logDecodeWarnings(warnings: ReadonlyArray<DecodeWarning>): Effect.Effect<void> {
-    const byKind = new Map<string, { first: DecodeWarning; count: number }>()
-    for (const warning of warnings) {
-      const seen = byKind.get(warning.kind)
-      if (seen === undefined) byKind.set(warning.kind, { first: warning, count: 1 })
-      else seen.count++
-    }
+  logDecodeWarnings(decoded: Decoded): Effect.Effect<void> {
     return Effect.forEach(
-      byKind.values(),
-      ({ first, count }) =>
-        this.warn(
-          "DecodeWarning",
-          count === 1 ? first.message : `${count} ${first.kind} warnings, the first: ${first.message}`,
-          {
-            kind: first.kind,
-            count,
-            offset: first.offset,
-            packetType: first.packetType ?? "",
-            field: first.field ?? "",
-            param: first.param ?? ""
-          }
-        ),
+      decoded.warningSummary,
+      (summary) =>
+        this.warn("DecodeWarning", summary.message, {
+          kind: summary.kind,
+          count: summary.count,
+          offset: summary.offset,
+          packetType: summary.packetType ?? "",
+          field: summary.field ?? "",
+          param: summary.param ?? ""
+        }),
       { discard: true }
     )
   }

@@ -243,7 +243,7 @@ export const param = (options?: PacketOptions): fc.Arbitrary<Field.Param> =>
     value: options?.unknownTypes === true ? fc.oneof(value(options), unknownValue(options)) : value(options)
   })
 
-const word = integerOf(Domain.uint32).map((n) => (n === 0 ? 0 : n))
+const word = integerOf(Domain.word)
 
 /** A field of up to `maxParams` params (default 6). */
 export const field = (options?: PacketOptions): fc.Arbitrary<Field.Field> =>
@@ -255,7 +255,7 @@ export const field = (options?: PacketOptions): fc.Arbitrary<Field.Field> =>
 
 /** A timestamp: any u32 seconds, nanoseconds below 10^9. */
 export const timestamp = (): fc.Arbitrary<Timestamp.Timestamp> =>
-  fc.record({ seconds: word, nanos: integerOf(Domain.nanos).map((n) => (n === 0 ? 0 : n)) })
+  fc.record({ seconds: word, nanos: integerOf(Domain.nanos) })
 
 /** A packet of up to `maxFields` fields (default 4) of up to `maxParams` params (default 6). */
 export const packet = (options?: PacketOptions): fc.Arbitrary<Packet.Packet> =>

@@ -21,7 +21,7 @@
  * 4-byte word, empty strings and astral characters, unknown type codes, 4-character names, the
  * ends of every integer range (u64 max, i64 min), NaN, -0 and the infinities, typed arrays that
  * start inside their buffer. f32 values are generated exactly float32, but raw and small data
- * arrays may be any length and integers may be `-0`: compare a round trip with
+ * arrays may be any length and i32 and u32 values may be `-0`: compare a round trip with
  * `RoundTrip.normalize`.
  *
  * @example
@@ -84,6 +84,41 @@ const generatedFrom = <S extends Schema.Top, T>(from: S, toValue: (generated: S[
 
 const indexBelow = (length: number) => Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: length - 1 }))
 
+// Arrays start up to 3 elements into their buffer, as views on a received message do.
+const OFFSET = indexBelow(4)
+
+const lengthChecked = <S extends Schema.Top>(array: Schema.$Array<S>, constraint: GenerationConstraint<unknown>) => {
+  const minimum = constraint?.minLength
+  const maximum = constraint?.maxLength
+  if (minimum !== undefined && maximum !== undefined) return array.check(Schema.isBetweenLength(minimum, maximum))
+  if (minimum !== undefined) return array.check(Schema.isMinLength(minimum))
+  if (maximum !== undefined) return array.check(Schema.isMaxLength(maximum))
+  return array
+}
+
+/**
+ * How to generate values of type `A`: one alone (for a payload's declaration), or an array of
+ * them (for a typed array's), from the same representation. Typed-array elements are generated
+ * straight from the representation rather than through the element's declaration, which would
+ * decode and validate every element on its own.
+ */
+interface Generator<A> {
+  readonly one: SchemaAST.Link
+  readonly many: <T>(
+    constraint: GenerationConstraint<unknown>,
+    from: (elements: ReadonlyArray<A>, offset: number) => T
+  ) => SchemaAST.Link
+}
+
+const generator = <A, B>(representation: Schema.Schema<B>, toValue: (generated: B) => A): Generator<A> => ({
+  one: generatedFrom(representation, toValue),
+  many: (constraint, from) =>
+    generatedFrom(
+      Schema.Tuple([OFFSET, lengthChecked(Schema.Array(representation), constraint)]),
+      ([offset, generated]) => from(generated.map(toValue), offset)
+    )
+})
+
 // One draw in EDGE_ONE_IN is an edge of the domain (a range's ends, 0, -0, NaN, the infinities):
 // the values where codecs break, which uniform draws over 2^32 or 2^64 values would almost never
 // hit. The pick comes first so that shrinking moves toward edge 0, the simplest value.
@@ -92,8 +127,8 @@ const PICK_EDGE = indexBelow(EDGE_ONE_IN)
 
 const edgesOr = <A, B>(edges: ReadonlyArray<A>, base: Schema.Schema<B>, toValue: (generated: B) => A) =>
   edges.length === 0
-    ? generatedFrom(base, toValue)
-    : generatedFrom(Schema.Tuple([PICK_EDGE, indexBelow(edges.length), base]), ([pick, edge, generated]) => {
+    ? generator(base, toValue)
+    : generator(Schema.Tuple([PICK_EDGE, indexBelow(edges.length), base]), ([pick, edge, generated]) => {
         const value = pick === 0 ? edges[edge] : undefined
         return value === undefined ? toValue(generated) : value
       })
@@ -124,6 +159,36 @@ const bigIntBounds = (domain: Domain.BigIntDomain, constraint: GenerationConstra
   return low <= high ? { low, high } : { low: domain.minimum, high: domain.maximum }
 }
 
+const integerGenerator = (domain: Domain.IntegerDomain, constraint?: GenerationConstraint<number>) => {
+  const { low, high } = integerBounds(domain, constraint)
+  return edgesOr(
+    domain.edges.filter((edge) => edge >= low && edge <= high),
+    Schema.Int.check(Schema.isBetween({ minimum: low, maximum: high })),
+    identity
+  )
+}
+
+const bigIntGenerator = (domain: Domain.BigIntDomain, constraint?: GenerationConstraint<bigint>) => {
+  const { low, high } = bigIntBounds(domain, constraint)
+  return edgesOr(
+    domain.edges.filter((edge) => edge >= low && edge <= high),
+    Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: low, maximum: high })),
+    identity
+  )
+}
+
+// Float32 values come from an index over every float32 (`internal/domain`), so each binade is as
+// likely as any other; one step past each infinity is NaN.
+const float32Generator = edgesOr(
+  Domain.float32.edges,
+  Schema.Int.check(
+    Schema.isBetween({ minimum: -Domain.FLOAT32_INFINITY_INDEX - 2, maximum: Domain.FLOAT32_INFINITY_INDEX + 1 })
+  ),
+  Domain.float32AtIndex
+)
+
+const float64Generator = edgesOr(Domain.float64.edges, Schema.Number, identity)
+
 /**
  * An integer payload: validates `domain`, generates within `generation` (the same by default)
  * with its edges.
@@ -134,14 +199,7 @@ const integer = (domain: Domain.IntegerDomain, generation: Domain.IntegerDomain 
       typeof input === "number" && Number.isInteger(input) && input >= domain.minimum && input <= domain.maximum,
     {
       expected: domain.description,
-      toCodecArbitrary: ({ constraint }) => {
-        const { low, high } = integerBounds(generation, constraint)
-        return edgesOr(
-          generation.edges.filter((edge) => edge >= low && edge <= high),
-          Schema.Int.check(Schema.isBetween({ minimum: low, maximum: high })),
-          identity
-        )
-      }
+      toCodecArbitrary: ({ constraint }) => integerGenerator(generation, constraint).one
     }
   )
 
@@ -150,24 +208,11 @@ const bigInteger = (domain: Domain.BigIntDomain) =>
     (input): input is bigint => typeof input === "bigint" && input >= domain.minimum && input <= domain.maximum,
     {
       expected: domain.description,
-      toCodecArbitrary: ({ constraint }) => {
-        const { low, high } = bigIntBounds(domain, constraint)
-        return edgesOr(
-          domain.edges.filter((edge) => edge >= low && edge <= high),
-          Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: low, maximum: high })),
-          identity
-        )
-      }
+      toCodecArbitrary: ({ constraint }) => bigIntGenerator(domain, constraint).one
     }
   )
 
 const isNumber = (input: unknown): input is number => typeof input === "number"
-
-// Float32 values come from an index over every float32 (module `internal/domain`), so each binade
-// is as likely as any other; one step past each infinity is NaN.
-const FLOAT32_INDEX = Schema.Int.check(
-  Schema.isBetween({ minimum: -Domain.FLOAT32_INFINITY_INDEX - 2, maximum: Domain.FLOAT32_INFINITY_INDEX + 1 })
-)
 
 /**
  * An i32 payload: an integer from -2^31 to 2^31-1.
@@ -182,8 +227,11 @@ const FLOAT32_INDEX = Schema.Int.check(
  */
 export const Int32 = integer(Domain.int32)
 
-/** A u32 payload: an integer from 0 to 2^32-1. Also the type of ids and timestamp words. */
+/** A u32 payload: an integer from 0 to 2^32-1. */
 export const Uint32 = integer(Domain.uint32)
+
+// Ids and timestamp seconds: validated as u32, generated without -0 (see internal/domain).
+const Word = integer(Domain.uint32, Domain.word)
 
 /** An i64 payload: a `bigint` from -2^63 to 2^63-1. */
 export const Int64 = bigInteger(Domain.int64)
@@ -197,13 +245,13 @@ export const Uint64 = bigInteger(Domain.uint64)
  */
 export const Float32 = Schema.declare(isNumber, {
   expected: Domain.float32.description,
-  toCodecArbitrary: () => edgesOr(Domain.float32.edges, FLOAT32_INDEX, Domain.float32AtIndex)
+  toCodecArbitrary: () => float32Generator.one
 })
 
 /** An f64 payload: any number (NaN, infinities and -0 included). */
 export const Float64 = Schema.declare(isNumber, {
   expected: Domain.float64.description,
-  toCodecArbitrary: () => edgesOr(Domain.float64.edges, Schema.Number, identity)
+  toCodecArbitrary: () => float64Generator.one
 })
 
 /**
@@ -217,89 +265,93 @@ export const WireString = Schema.String.check(
   })
 )
 
-// Arrays start up to 3 elements into their buffer, as views on a received message do.
-const OFFSET = indexBelow(4)
-
-const lengthChecked = <S extends Schema.Top>(array: Schema.$Array<S>, constraint: GenerationConstraint<unknown>) => {
-  const minimum = constraint?.minLength
-  const maximum = constraint?.maxLength
-  if (minimum !== undefined && maximum !== undefined) return array.check(Schema.isBetweenLength(minimum, maximum))
-  if (minimum !== undefined) return array.check(Schema.isMinLength(minimum))
-  if (maximum !== undefined) return array.check(Schema.isMaxLength(maximum))
-  return array
-}
-
-const typedArrayGenerator =
-  <E, A extends Domain.TypedArray>(element: Schema.Schema<E>, from: (elements: ReadonlyArray<E>) => A) =>
-  ({ constraint }: { readonly constraint: GenerationConstraint<unknown> }) =>
-    generatedFrom(Schema.Tuple([OFFSET, lengthChecked(Schema.Array(element), constraint)]), ([offset, elements]) =>
-      Domain.atOffset(from(elements), offset)
-    )
-
 const typedArray = <E, A extends Domain.TypedArray>(
   Class: abstract new (...args: ReadonlyArray<never>) => A,
   name: string,
-  element: Schema.Schema<E>,
+  element: Generator<E>,
   from: (elements: ReadonlyArray<E>) => A
 ) =>
   Schema.declare((input): input is A => input instanceof Class, {
     expected: name,
-    toCodecArbitrary: typedArrayGenerator(element, from)
+    toCodecArbitrary: ({ constraint }) =>
+      element.many(constraint, (elements, offset) => Domain.atOffset(from(elements), offset))
   })
 
-const Uint8 = integer(Domain.uint8)
-const Int8 = integer(Domain.int8)
-const Uint16 = integer(Domain.uint16)
-const Int16 = integer(Domain.int16)
+const uint8Generator = integerGenerator(Domain.uint8)
 
 /**
  * The bytes of a raw, data u8 or unknown value: any `Uint8Array` (a Node `Buffer` too), at any
  * offset in its buffer. Generated arrays start 0 to 3 bytes into theirs.
  */
 export const Bytes = Schema.Uint8Array.annotate({
-  toCodecArbitrary: typedArrayGenerator(Uint8, (bytes) => globalThis.Uint8Array.from(bytes))
+  toCodecArbitrary: ({ constraint }: { readonly constraint: GenerationConstraint<unknown> }) =>
+    uint8Generator.many(constraint, (bytes, offset) => Domain.atOffset(globalThis.Uint8Array.from(bytes), offset))
 })
 
 // Typed arrays over any buffer (`ArrayBufferLike`), as the codec's interfaces declare them.
 
 /** A data u16 payload. */
-export const Uint16Array = typedArray(globalThis.Uint16Array<ArrayBufferLike>, "Uint16Array", Uint16, (values) =>
-  globalThis.Uint16Array.from(values)
+export const Uint16Array = typedArray(
+  globalThis.Uint16Array<ArrayBufferLike>,
+  "Uint16Array",
+  integerGenerator(Domain.uint16),
+  (values) => globalThis.Uint16Array.from(values)
 )
 /** A data u32 payload. */
-export const Uint32Array = typedArray(globalThis.Uint32Array<ArrayBufferLike>, "Uint32Array", Uint32, (values) =>
-  globalThis.Uint32Array.from(values)
+export const Uint32Array = typedArray(
+  globalThis.Uint32Array<ArrayBufferLike>,
+  "Uint32Array",
+  integerGenerator(Domain.uint32),
+  (values) => globalThis.Uint32Array.from(values)
 )
 /** A data i8 payload. */
-export const Int8Array = typedArray(globalThis.Int8Array<ArrayBufferLike>, "Int8Array", Int8, (values) =>
-  globalThis.Int8Array.from(values)
+export const Int8Array = typedArray(
+  globalThis.Int8Array<ArrayBufferLike>,
+  "Int8Array",
+  integerGenerator(Domain.int8),
+  (values) => globalThis.Int8Array.from(values)
 )
 /** A data i16 payload. */
-export const Int16Array = typedArray(globalThis.Int16Array<ArrayBufferLike>, "Int16Array", Int16, (values) =>
-  globalThis.Int16Array.from(values)
+export const Int16Array = typedArray(
+  globalThis.Int16Array<ArrayBufferLike>,
+  "Int16Array",
+  integerGenerator(Domain.int16),
+  (values) => globalThis.Int16Array.from(values)
 )
 /** A data i32 payload. */
-export const Int32Array = typedArray(globalThis.Int32Array<ArrayBufferLike>, "Int32Array", Int32, (values) =>
-  globalThis.Int32Array.from(values)
+export const Int32Array = typedArray(
+  globalThis.Int32Array<ArrayBufferLike>,
+  "Int32Array",
+  integerGenerator(Domain.int32),
+  (values) => globalThis.Int32Array.from(values)
 )
 /** A data u64 payload. */
 export const BigUint64Array = typedArray(
   globalThis.BigUint64Array<ArrayBufferLike>,
   "BigUint64Array",
-  Uint64,
+  bigIntGenerator(Domain.uint64),
   (values) => globalThis.BigUint64Array.from(values)
 )
 /** A data i64 payload. */
-export const BigInt64Array = typedArray(globalThis.BigInt64Array<ArrayBufferLike>, "BigInt64Array", Int64, (values) =>
-  globalThis.BigInt64Array.from(values)
+export const BigInt64Array = typedArray(
+  globalThis.BigInt64Array<ArrayBufferLike>,
+  "BigInt64Array",
+  bigIntGenerator(Domain.int64),
+  (values) => globalThis.BigInt64Array.from(values)
 )
 /** A data f32 payload. */
-export const Float32Array = typedArray(globalThis.Float32Array<ArrayBufferLike>, "Float32Array", Float32, (values) =>
-  globalThis.Float32Array.from(values)
+export const Float32Array = typedArray(
+  globalThis.Float32Array<ArrayBufferLike>,
+  "Float32Array",
+  float32Generator,
+  (values) => globalThis.Float32Array.from(values)
 )
 /** A data f64 payload. */
-export const Float64Array = typedArray(globalThis.Float64Array<ArrayBufferLike>, "Float64Array", Float64, (values) =>
-  globalThis.Float64Array.from(values)
+export const Float64Array = typedArray(
+  globalThis.Float64Array<ArrayBufferLike>,
+  "Float64Array",
+  float64Generator,
+  (values) => globalThis.Float64Array.from(values)
 )
 
 /**
@@ -307,12 +359,7 @@ export const Float64Array = typedArray(globalThis.Float64Array<ArrayBufferLike>,
  * `unknown` value.
  */
 export const UnknownCode = Schema.declare(
-  (input): input is number =>
-    typeof input === "number" &&
-    Number.isInteger(input) &&
-    input >= 0 &&
-    input <= 255 &&
-    Domain.unknownCodes.includes(input),
+  (input): input is number => typeof input === "number" && Domain.unknownCodes.includes(input),
   {
     expected: "a type code this library does not know",
     toCodecArbitrary: () =>
@@ -432,7 +479,7 @@ export const Param = Schema.Struct({ name: Identifier.Identifier, value: Value }
  */
 export const Field = Schema.Struct({
   name: Identifier.Identifier,
-  id: Uint32,
+  id: Word,
   params: Schema.Array(Param)
 }).annotate({ identifier: "Field" })
 
@@ -449,7 +496,7 @@ export const Field = Schema.Struct({
  * ```
  */
 export const Timestamp = Schema.Struct({
-  seconds: Uint32,
+  seconds: Word,
   // The wire word holds any u32; generated nanoseconds stay below 10^9, the ones a time has.
   nanos: integer(Domain.uint32, Domain.nanos)
 }).annotate({ identifier: "Timestamp" })
@@ -481,7 +528,7 @@ const Info = Bytes.check(
  */
 export const Packet = Schema.Struct({
   type: Identifier.Identifier,
-  id: Uint32,
+  id: Word,
   timestamp: Timestamp,
   info: Info,
   fields: Schema.Array(Field)

@@ -188,8 +188,18 @@ export const commonNames: ReadonlyArray<string> = [
   "ERRC"
 ]
 
+// Ids and timestamp words are not values: -0 there would only make a packet differ from its
+// JSON form (whose times have no -0), so they go without that edge.
+const withoutNegativeZero = (domain: IntegerDomain): IntegerDomain => ({
+  ...domain,
+  edges: domain.edges.filter((edge) => !Object.is(edge, -0))
+})
+
+/** Packet and field ids, timestamp seconds. */
+export const word = withoutNegativeZero(uint32)
+
 /** The nanoseconds of a timestamp: below 10^9, though the wire word can hold more. */
-export const nanos = integer(0, 999_999_999, 4, "nanoseconds (an integer from 0 to 999999999)")
+export const nanos = withoutNegativeZero(integer(0, 999_999_999, 4, "nanoseconds (an integer from 0 to 999999999)"))
 
 /** Bytes of a packet's info. */
 export const infoBytes = 4

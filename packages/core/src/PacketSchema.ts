@@ -22,7 +22,9 @@
  * ends of every integer range (u64 max, i64 min), NaN, -0 and the infinities, typed arrays that
  * start inside their buffer. f32 values are generated exactly float32, but raw and small data
  * arrays may be any length and i32 and u32 values may be `-0`: compare a round trip with
- * `RoundTrip.normalize`.
+ * `RoundTrip.normalize`. Sizes follow the `size` option of `effect/Arbitrary` (default 10: up to
+ * 10 fields of 10 params of 10 elements); bound them further with checks of your own
+ * (`PacketSchema.Float32Array.check(Schema.isMaxLength(1024))`), which generation keeps to.
  *
  * @example
  * ```ts

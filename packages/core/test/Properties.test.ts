@@ -17,9 +17,10 @@ import {
 } from "../src/index.js"
 
 // Every property runs through `it.prop` with the Schemas of PacketSchema, so their derived
-// generators (effect/Arbitrary) are exercised on every run. Each property is synchronous and
-// bounded by construction; Vitest's per-test timeout turns a regression into a loop that never
-// ends into a failure rather than a stall.
+// generators (effect/Arbitrary) are exercised on every run. The work is bounded by counts, not
+// by time: each property runs a fixed number of cases (`runs`), each input is bounded in size
+// (`size`, or an explicit length), and the decoder makes one pass over its input, so every
+// property ends; a decoder that looped would stall the run rather than pass it.
 
 const encodeOk = (packet: Packet.PacketInput): Uint8Array => {
   const result = encodePacket(packet)

@@ -1,28 +1,29 @@
 /**
  * fast-check arbitraries of NCP identifiers, values, params, fields, timestamps and packets,
- * for property-testing code built on the codec (your own codecs, routers, proxies).
+ * for property-testing code built on the codec (your own codecs, routers, proxies) with
+ * fast-check.
+ *
+ * With `@effect/vitest`, you need none of this: the Schemas of `PacketSchema` derive their own
+ * generators through `effect/Arbitrary`, so `it.prop([PacketSchema.Packet], ([p]) => ...)`
+ * works as is. Both are built from one table of what each wire type holds (ranges, element
+ * types, the identifier alphabet, the string rule, the values at the edges), so they agree on
+ * what a valid packet is.
  *
  * Imported from its own subpath, `@effect-ncp/core/Arbitrary`, so that only code that uses it
  * needs `fast-check` (an optional peer dependency).
  *
- * **Equal after a round trip.** The wire keeps no length finer than a 4-byte word and stores
- * some types narrower than JavaScript does, so `decode(encode(p))` is `p` only up to:
- * - raw, unknown, data u8 and data i8 values come back zero-padded to a multiple of 4 bytes,
- *   data u16 and data i16 values to an even number of elements (`raw "foo"` returns as
- *   `66 6f 6f 00`);
- * - an f32 value comes back rounded to the nearest float32 (`Math.fround`);
- * - an i32 or u32 of `-0` comes back as `0`.
+ * **Equal after a round trip.** The wire pads lengths to 4-byte words and rounds f32 values,
+ * so `decode(encode(p))` is `normalize(p)` ({@link normalize}, the same function as
+ * `RoundTrip.normalize`), which is `p` itself only when every value is exact. By default every
+ * arbitrary here generates exact values (already padded, f32 already float32, no `-0`
+ * integers), so `decode(encode(p))` equals `p`. Pass `{ exact: false }` to also get values the
+ * wire pads or rounds, and compare with {@link normalize}. NaN comes back as NaN (compare with
+ * `Object.is`, as Vitest's `toEqual` does). Strings never hold NUL or lone surrogates and
+ * integers stay in range: the encoder refuses those, they do not round-trip at all.
  *
- * {@link normalize} gives exactly what a packet decodes to after a round trip, so any packet
- * the encoder accepts satisfies `decode(encode(p)) == normalize(p)`. Strings cannot contain
- * NUL or lone surrogates and integers must be in range: the encoder refuses those, they do
- * not round-trip at all. NaN comes back as NaN (compare with `Object.is`, as Vitest's
- * `toEqual` does).
- *
- * By default every arbitrary here generates values whose round trip is exact (byte lengths
- * multiple of 4, f32 values already float32), so `decode(encode(p))` equals `p` itself. Pass
- * `{ exact: false }` to also get values the wire pads or rounds, and compare with
- * {@link normalize}.
+ * Besides uniform draws, every arbitrary reaches the edges of its domain on purpose (a range's
+ * ends, 0, NaN, the infinities, -0, empty and one-element arrays), and typed arrays start 0 to 3
+ * elements into their buffer, as views on a received message do.
  *
  * @example
  * ```ts
@@ -44,7 +45,9 @@
  */
 import * as fc from "fast-check"
 import type * as Field from "./Field.js"
+import * as Domain from "./internal/domain.js"
 import type * as Packet from "./Packet.js"
+import * as RoundTrip from "./RoundTrip.js"
 import type * as Timestamp from "./Timestamp.js"
 import * as Value from "./Value.js"
 
@@ -54,7 +57,8 @@ export interface ValueOptions {
   readonly maxArrayLength?: number | undefined
   /**
    * Only values whose round trip is exact (default `true`). With `false`, also raw and data
-   * values the wire pads and f32 values it rounds: compare those with {@link normalize}.
+   * values the wire pads, f32 values it rounds and `-0` integers: compare those with
+   * {@link normalize}.
    */
   readonly exact?: boolean | undefined
 }
@@ -73,104 +77,138 @@ const DEFAULT_ARRAY_LENGTH = 16
 const maxLength = (options: ValueOptions | undefined): number => options?.maxArrayLength ?? DEFAULT_ARRAY_LENGTH
 const isExact = (options: ValueOptions | undefined): boolean => options?.exact !== false
 
-/** Drops trailing elements so that the length is a multiple of `multiple`. */
-const trimmed =
-  (multiple: number) =>
-  <A extends { readonly length: number; slice(start: number, end: number): A }>(array: A): A =>
-    array.length % multiple === 0 ? array : array.slice(0, array.length - (array.length % multiple))
+// One draw in four is an edge of the domain: the values where codecs break, which uniform
+// draws would almost never hit.
+const withEdges = <A>(base: fc.Arbitrary<A>, edges: ReadonlyArray<A>): fc.Arbitrary<A> =>
+  edges.length === 0
+    ? base
+    : fc.oneof({ arbitrary: fc.constantFrom(...edges), weight: 1 }, { arbitrary: base, weight: 3 })
 
-const identifierChars = [..."ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"]
-// Names real nodes use; drawing them often makes repeated param names likely.
-const commonNames = ["DSPC", "SWEP", "LINK", "FSTA", "FSTP", "PDAT", "GAIN", "NAME", "ACKN", "ERRC"]
+const integerOf = (domain: Domain.IntegerDomain): fc.Arbitrary<number> =>
+  withEdges(fc.integer({ min: domain.minimum, max: domain.maximum }), domain.edges)
+
+const bigIntOf = (domain: Domain.BigIntDomain): fc.Arbitrary<bigint> =>
+  withEdges(fc.bigInt({ min: domain.minimum, max: domain.maximum }), domain.edges)
+
+// A normalized value keeps its wire type; the guard tells the compiler so.
+const hasType = <V extends Value.Value>(value: Value.Value, type: V["type"]): value is V => value.type === type
+
+// Exact values are the fixed points of `RoundTrip.normalizeValue`: padded, rounded, without -0.
+const exactly =
+  (options: ValueOptions | undefined) =>
+  <V extends Value.Value>(arbitrary: fc.Arbitrary<V>): fc.Arbitrary<V> =>
+    isExact(options)
+      ? arbitrary.map((value) => {
+          const normalized = RoundTrip.normalizeValue(value)
+          return hasType<V>(normalized, value.type) ? normalized : value
+        })
+      : arbitrary
+
+// Typed arrays start 0 to 3 elements into their buffer, as views on a received message do.
+const atSomeOffset = <A extends Domain.TypedArray>(arbitrary: fc.Arbitrary<A>): fc.Arbitrary<A> =>
+  fc.tuple(fc.nat({ max: 3 }), arbitrary).map(([offset, array]) => Domain.atOffset(array, offset))
 
 /** An identifier: 1 to 4 characters of A-Z and 0-9, often one of a few common names. */
 export const identifier = (): fc.Arbitrary<string> =>
   fc.oneof(
-    fc.constantFrom(...commonNames),
-    fc.string({ unit: fc.constantFrom(...identifierChars), minLength: 1, maxLength: 4 })
+    fc.constantFrom(...Domain.commonNames),
+    fc.string({
+      unit: fc.constantFrom(...Domain.identifierAlphabet),
+      minLength: 1,
+      maxLength: Domain.identifierMaxLength
+    })
   )
 
-/** An i32 value. */
-export const i32 = (): fc.Arbitrary<Value.I32> => fc.integer().map(Value.i32)
+/** An i32 value (`-0` too with `exact: false`). */
+export const i32 = (options?: ValueOptions): fc.Arbitrary<Value.I32> =>
+  exactly(options)(integerOf(Domain.int32).map(Value.i32))
 
-/** A u32 value. */
-export const u32 = (): fc.Arbitrary<Value.U32> => fc.nat({ max: 0xffffffff }).map(Value.u32)
+/** A u32 value (`-0` too with `exact: false`). */
+export const u32 = (options?: ValueOptions): fc.Arbitrary<Value.U32> =>
+  exactly(options)(integerOf(Domain.uint32).map(Value.u32))
 
 /** An i64 value. */
-export const i64 = (): fc.Arbitrary<Value.I64> => fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(Value.i64)
+export const i64 = (): fc.Arbitrary<Value.I64> => bigIntOf(Domain.int64).map(Value.i64)
 
 /** A u64 value. */
-export const u64 = (): fc.Arbitrary<Value.U64> => fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(Value.u64)
+export const u64 = (): fc.Arbitrary<Value.U64> => bigIntOf(Domain.uint64).map(Value.u64)
 
 /** An f32 value: a float32 (NaN, infinities and -0 included), or with `exact: false` any double. */
-export const f32 = (options?: ValueOptions): fc.Arbitrary<Value.F32> =>
-  (isExact(options) ? fc.float() : fc.oneof(fc.float(), fc.double())).map(Value.f32)
+export const f32 = (options?: ValueOptions): fc.Arbitrary<Value.F32> => {
+  const float32 = withEdges(fc.float(), Domain.float32.edges)
+  return (isExact(options) ? float32 : fc.oneof(float32, fc.double())).map(Value.f32)
+}
 
 /** An f64 value (NaN, infinities and -0 included). */
-export const f64 = (): fc.Arbitrary<Value.F64> => fc.double().map(Value.f64)
+export const f64 = (): fc.Arbitrary<Value.F64> => withEdges(fc.double(), Domain.float64.edges).map(Value.f64)
 
-/** A string value: any Unicode text without NUL. */
+/** A string value: any Unicode text without NUL or lone surrogates (the empty string included). */
 export const string = (options?: ValueOptions): fc.Arbitrary<Value.Str> =>
-  fc.string({ unit: "binary", maxLength: maxLength(options) }).map((s) => Value.string(s.split("\u0000").join("")))
+  fc.string({ unit: "binary", maxLength: maxLength(options) }).map((text) => Value.string(Domain.toWireString(text)))
 
-const bytes = (options: ValueOptions | undefined): fc.Arbitrary<Uint8Array> => {
-  const arbitrary = fc.uint8Array({ maxLength: maxLength(options) })
-  return isExact(options) ? arbitrary.map(trimmed(4)) : arbitrary
-}
+const bytes = (options: ValueOptions | undefined): fc.Arbitrary<Uint8Array> =>
+  atSomeOffset(fc.uint8Array({ maxLength: maxLength(options) }))
 
 /** A raw value; with `exact: true` (the default) its length is a multiple of 4. */
-export const raw = (options?: ValueOptions): fc.Arbitrary<Value.Raw> => bytes(options).map(Value.raw)
+export const raw = (options?: ValueOptions): fc.Arbitrary<Value.Raw> => exactly(options)(bytes(options).map(Value.raw))
 
 /** A data u8 value; with `exact: true` (the default) its length is a multiple of 4. */
-export const u8Array = (options?: ValueOptions): fc.Arbitrary<Value.U8Array> => bytes(options).map(Value.u8Array)
+export const u8Array = (options?: ValueOptions): fc.Arbitrary<Value.U8Array> =>
+  exactly(options)(bytes(options).map(Value.u8Array))
+
+const integers = (domain: Domain.IntegerDomain, options: ValueOptions | undefined) => ({
+  min: domain.minimum,
+  max: domain.maximum,
+  maxLength: maxLength(options)
+})
 
 /** A data u16 value; with `exact: true` (the default) its length is even. */
-export const u16Array = (options?: ValueOptions): fc.Arbitrary<Value.U16Array> => {
-  const arbitrary = fc.uint16Array({ maxLength: maxLength(options) })
-  return (isExact(options) ? arbitrary.map(trimmed(2)) : arbitrary).map(Value.u16Array)
-}
+export const u16Array = (options?: ValueOptions): fc.Arbitrary<Value.U16Array> =>
+  exactly(options)(atSomeOffset(fc.uint16Array(integers(Domain.uint16, options))).map(Value.u16Array))
 
 /** A data u32 value. */
 export const u32Array = (options?: ValueOptions): fc.Arbitrary<Value.U32Array> =>
-  fc.uint32Array({ maxLength: maxLength(options) }).map(Value.u32Array)
+  atSomeOffset(fc.uint32Array(integers(Domain.uint32, options))).map(Value.u32Array)
 
 /** A data i8 value; with `exact: true` (the default) its length is a multiple of 4. */
-export const i8Array = (options?: ValueOptions): fc.Arbitrary<Value.I8Array> => {
-  const arbitrary = fc.int8Array({ maxLength: maxLength(options) })
-  return (isExact(options) ? arbitrary.map(trimmed(4)) : arbitrary).map(Value.i8Array)
-}
+export const i8Array = (options?: ValueOptions): fc.Arbitrary<Value.I8Array> =>
+  exactly(options)(atSomeOffset(fc.int8Array(integers(Domain.int8, options))).map(Value.i8Array))
 
 /** A data i16 value; with `exact: true` (the default) its length is even. */
-export const i16Array = (options?: ValueOptions): fc.Arbitrary<Value.I16Array> => {
-  const arbitrary = fc.int16Array({ maxLength: maxLength(options) })
-  return (isExact(options) ? arbitrary.map(trimmed(2)) : arbitrary).map(Value.i16Array)
-}
+export const i16Array = (options?: ValueOptions): fc.Arbitrary<Value.I16Array> =>
+  exactly(options)(atSomeOffset(fc.int16Array(integers(Domain.int16, options))).map(Value.i16Array))
 
 /** A data i32 value. */
 export const i32Array = (options?: ValueOptions): fc.Arbitrary<Value.I32Array> =>
-  fc.int32Array({ maxLength: maxLength(options) }).map(Value.i32Array)
+  atSomeOffset(fc.int32Array(integers(Domain.int32, options))).map(Value.i32Array)
+
+const bigIntegers = (domain: Domain.BigIntDomain, options: ValueOptions | undefined) => ({
+  min: domain.minimum,
+  max: domain.maximum,
+  maxLength: maxLength(options)
+})
 
 /** A data u64 value. */
 export const u64Array = (options?: ValueOptions): fc.Arbitrary<Value.U64Array> =>
-  fc.bigUint64Array({ maxLength: maxLength(options) }).map(Value.u64Array)
+  atSomeOffset(fc.bigUint64Array(bigIntegers(Domain.uint64, options))).map(Value.u64Array)
 
 /** A data i64 value. */
 export const i64Array = (options?: ValueOptions): fc.Arbitrary<Value.I64Array> =>
-  fc.bigInt64Array({ maxLength: maxLength(options) }).map(Value.i64Array)
+  atSomeOffset(fc.bigInt64Array(bigIntegers(Domain.int64, options))).map(Value.i64Array)
 
 /** A data f32 value (NaN, infinities and -0 included). */
 export const f32Array = (options?: ValueOptions): fc.Arbitrary<Value.F32Array> =>
-  fc.float32Array({ maxLength: maxLength(options) }).map(Value.f32Array)
+  atSomeOffset(fc.float32Array({ maxLength: maxLength(options) })).map(Value.f32Array)
 
 /** A data f64 value (NaN, infinities and -0 included). */
 export const f64Array = (options?: ValueOptions): fc.Arbitrary<Value.F64Array> =>
-  fc.float64Array({ maxLength: maxLength(options) }).map(Value.f64Array)
+  atSomeOffset(fc.float64Array({ maxLength: maxLength(options) })).map(Value.f64Array)
 
 /** A value of any known wire type. */
 export const value = (options?: ValueOptions): fc.Arbitrary<Value.Value> =>
   fc.oneof(
-    i32(),
-    u32(),
+    i32(options),
+    u32(options),
     i64(),
     u64(),
     f32(options),
@@ -189,16 +227,14 @@ export const value = (options?: ValueOptions): fc.Arbitrary<Value.Value> =>
     f64Array(options)
   )
 
-const unknownCodes = Array.from({ length: 256 }, (_, code) => code).filter(
-  (code) => Value.typeOfCode(code) === undefined
-)
-
 /**
  * A value of a type code this library does not know, with its bytes (a multiple of 4 long
  * with `exact: true`, the default). It decodes with an `UnknownType` warning.
  */
 export const unknownValue = (options?: ValueOptions): fc.Arbitrary<Value.Unknown> =>
-  fc.tuple(fc.constantFrom(...unknownCodes), bytes(options)).map(([code, value]) => Value.unknown(code, value))
+  exactly(options)(
+    fc.tuple(fc.constantFrom(...Domain.unknownCodes), bytes(options)).map(([code, value]) => Value.unknown(code, value))
+  )
 
 /** A param: an identifier and a value (of an unknown type too with `unknownTypes: true`). */
 export const param = (options?: PacketOptions): fc.Arbitrary<Field.Param> =>
@@ -207,39 +243,33 @@ export const param = (options?: PacketOptions): fc.Arbitrary<Field.Param> =>
     value: options?.unknownTypes === true ? fc.oneof(value(options), unknownValue(options)) : value(options)
   })
 
+const word = integerOf(Domain.word)
+
 /** A field of up to `maxParams` params (default 6). */
 export const field = (options?: PacketOptions): fc.Arbitrary<Field.Field> =>
   fc.record({
     name: identifier(),
-    id: fc.nat({ max: 0xffffffff }),
+    id: word,
     params: fc.array(param(options), { maxLength: options?.maxParams ?? 6 })
   })
 
 /** A timestamp: any u32 seconds, nanoseconds below 10^9. */
 export const timestamp = (): fc.Arbitrary<Timestamp.Timestamp> =>
-  fc.record({ seconds: fc.nat({ max: 0xffffffff }), nanos: fc.nat({ max: 999_999_999 }) })
+  fc.record({ seconds: word, nanos: integerOf(Domain.nanos) })
 
 /** A packet of up to `maxFields` fields (default 4) of up to `maxParams` params (default 6). */
 export const packet = (options?: PacketOptions): fc.Arbitrary<Packet.Packet> =>
   fc.record({
     type: identifier(),
-    id: fc.nat({ max: 0xffffffff }),
+    id: word,
     timestamp: timestamp(),
-    info: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    info: atSomeOffset(fc.uint8Array({ minLength: Domain.infoBytes, maxLength: Domain.infoBytes })),
     fields: fc.array(field(options), { maxLength: options?.maxFields ?? 4 })
   })
 
-const padded = (bytes: Uint8Array, multiple: number): Uint8Array => {
-  const rest = bytes.length % multiple
-  if (rest === 0) return bytes
-  const out = new Uint8Array(bytes.length + multiple - rest)
-  out.set(bytes)
-  return out
-}
-
 /**
  * The value as it comes back from the wire: padded to whole words, f32 rounded to float32,
- * `-0` integers as `0` (module doc). A value that needs no change is returned as is.
+ * `-0` integers as `0`. The same function as `RoundTrip.normalizeValue`.
  *
  * @example
  * ```ts
@@ -250,37 +280,11 @@ const padded = (bytes: Uint8Array, multiple: number): Uint8Array => {
  * NcpArbitrary.normalizeValue(Value.f32(0.1))                               // f32 0.10000000149011612
  * ```
  */
-export const normalizeValue = (value: Value.Value): Value.Value => {
-  switch (value.type) {
-    case "i32":
-    case "u32":
-      return Object.is(value.value, -0) ? { type: value.type, value: 0 } : value
-    case "f32": {
-      const rounded = Math.fround(value.value)
-      return Object.is(rounded, value.value) ? value : Value.f32(rounded)
-    }
-    case "raw":
-    case "u8[]":
-    case "unknown": {
-      const out = padded(value.value, 4)
-      return out === value.value ? value : { ...value, value: out }
-    }
-    case "i8[]": {
-      const out = padded(new Uint8Array(value.value.buffer, value.value.byteOffset, value.value.length), 4)
-      return out.length === value.value.length ? value : Value.i8Array(new Int8Array(out.buffer))
-    }
-    case "u16[]":
-      return value.value.length % 2 === 0 ? value : Value.u16Array([...value.value, 0])
-    case "i16[]":
-      return value.value.length % 2 === 0 ? value : Value.i16Array([...value.value, 0])
-    default:
-      return value
-  }
-}
+export const normalizeValue = RoundTrip.normalizeValue
 
 /**
- * What a packet decodes to after `encodePacket` then `decodePacket`: every value passed
- * through {@link normalizeValue}. For any packet the encoder accepts,
+ * What a packet decodes to after `encodePacket` then `decodePacket`. The same function as
+ * `RoundTrip.normalize`: for any packet the encoder accepts,
  * `decodePacket(encodePacket(p)).packet` equals `normalize(p)`.
  *
  * @example
@@ -290,10 +294,4 @@ export const normalizeValue = (value: Value.Value): Value.Value => {
  * expect(decoded).toEqual(NcpArbitrary.normalize(sent))
  * ```
  */
-export const normalize = (packet: Packet.Packet): Packet.Packet => ({
-  ...packet,
-  fields: packet.fields.map((field) => ({
-    ...field,
-    params: field.params.map((param) => ({ name: param.name, value: normalizeValue(param.value) }))
-  }))
-})
+export const normalize = RoundTrip.normalize

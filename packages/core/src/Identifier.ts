@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as Domain from "./internal/domain.js"
 
 const pattern = /^[A-Z0-9]{1,4}$/
 
@@ -21,12 +22,23 @@ export const isIdentifier = (name: string): boolean => pattern.test(name)
  * ```ts
  * import { Identifier } from "@effect-ncp/core"
  * import * as Schema from "effect/Schema"
+import * as Domain from "./internal/domain.js"
  *
  * Schema.decodeUnknownSync(Identifier.Identifier)("SWEP") // "SWEP"
  * ```
  */
 export const Identifier = Schema.String.check(
-  Schema.isPattern(pattern, { message: "an NCP identifier is 1-4 characters of A-Z and 0-9" })
+  Schema.isPattern(pattern, {
+    message: "an NCP identifier is 1-4 characters of A-Z and 0-9",
+    // Generated identifiers: half any identifier (the longest ones often), half names real nodes
+    // use, so that packets repeat names as real ones do.
+    arbitraryConstraint: {
+      patterns: [
+        { source: `^[${Domain.identifierAlphabet}]{1,${Domain.identifierMaxLength}}$`, flags: "" },
+        { source: `^(?:${Domain.commonNames.join("|")})$`, flags: "" }
+      ]
+    }
+  })
 ).annotate({ identifier: "Identifier", description: "1-4 characters of A-Z and 0-9" })
 
 // Both caches are bounded: a hostile peer sending millions of distinct names must not grow

@@ -10,7 +10,33 @@
  * The schemas' types are exactly the codec's interfaces (`Value.Value`, `Field.Param`,
  * `Field.Field`, `Timestamp.Timestamp`, `Packet.Packet`), with the checks the encoder makes:
  * names are identifiers, integers are in their wire type's range, strings hold no NUL and no
- * lone surrogate, the info is 4 bytes.
+ * lone surrogate, the info is 4 bytes. There is one Schema per wire type (`I32Value`,
+ * `U64Value`, `F32ArrayValue`, ...) and one per payload (`Int32`, `Uint64`, `Float32Array`,
+ * ...), to build your own message Schemas from.
+ *
+ * **Property tests.** Every Schema here derives a generator through `effect/Arbitrary`, so
+ * `it.prop` from `@effect/vitest` takes them as they are, and so does a Schema of your own built
+ * from them. Generated packets are valid (the encoder accepts them), shrink to small valid
+ * packets, and reach the edges on purpose: empty and one-element arrays, every length modulo the
+ * 4-byte word, empty strings and astral characters, unknown type codes, 4-character names, the
+ * ends of every integer range (u64 max, i64 min), NaN, -0 and the infinities, typed arrays that
+ * start inside their buffer. f32 values are generated exactly float32, but raw and small data
+ * arrays may be any length and i32 and u32 values may be `-0`: compare a round trip with
+ * `RoundTrip.normalize`. Sizes follow the `size` option of `effect/Arbitrary` (default 10: up to
+ * 10 fields of 10 params of 10 elements); bound them further with checks of your own
+ * (`PacketSchema.Float32Array.check(Schema.isMaxLength(1024))`), which generation keeps to.
+ *
+ * @example
+ * ```ts
+ * import { decodePacket, encodePacket, PacketSchema, RoundTrip } from "@effect-ncp/core"
+ * import { expect, it } from "@effect/vitest"
+ * import * as Result from "effect/Result"
+ *
+ * it.prop("decode(encode(p)) is normalize(p)", [PacketSchema.Packet], ([packet]) => {
+ *   const bytes = Result.getOrThrow(encodePacket(packet))
+ *   expect(Result.getOrThrow(decodePacket(bytes)).packet).toEqual(RoundTrip.normalize(packet))
+ * })
+ * ```
  *
  * @example
  * ```ts
@@ -27,55 +53,372 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaGetter from "effect/SchemaGetter"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import { decodePacket } from "./Decoder.js"
 import { encodePacket } from "./Encoder.js"
 import type * as FieldModel from "./Field.js"
 import * as Identifier from "./Identifier.js"
+import * as Domain from "./internal/domain.js"
 import * as Json from "./Json.js"
 import type * as PacketModel from "./Packet.js"
 import type * as TimestampModel from "./Timestamp.js"
-import * as ValueModel from "./Value.js"
+import type * as ValueModel from "./Value.js"
 
-const I32 = Schema.Number.check(Schema.isInt32())
-const U32 = Schema.Number.check(Schema.isUint32())
-const I64 = Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: -(2n ** 63n), maximum: 2n ** 63n - 1n }))
-const U64 = Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: 0n, maximum: 2n ** 64n - 1n }))
+// How `effect/Arbitrary` generates these schemas. It derives strings, unions, structs and arrays
+// by itself, and reads the ranges of `isInt32`-like checks (their `arbitraryConstraint`
+// annotation). What it cannot see (f32 representability, typed arrays, the values at the edges of
+// each range, the unknown codes) goes through the `toCodecArbitrary` annotation of a declaration:
+// a Schema to generate from and a function from its values to ours. The declaration still
+// validates every generated value, so a wrong generator shows up as discards, never as an
+// invalid sample. All ranges and edges come from one table (`internal/domain`), which the
+// fast-check arbitraries read too.
 
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-const WireString = Schema.String.check(
-  Schema.makeFilter((s: string) =>
-    s.includes("\u0000")
-      ? "an NCP string cannot hold a NUL character, which would end it on the wire"
-      : loneSurrogate.test(s)
-        ? "an NCP string cannot hold a lone surrogate, which UTF-8 cannot hold"
-        : true
+type GenerationConstraint<T> = Schema.Annotations.ToArbitrary.GenerationConstraint<T> | undefined
+
+const generatedFrom = <S extends Schema.Top, T>(from: S, toValue: (generated: S["Type"]) => T): SchemaAST.Link =>
+  Schema.link<T>()(from, {
+    decode: SchemaGetter.transform(toValue),
+    encode: SchemaGetter.forbidden(() => "a generation representation is only decoded")
+  })
+
+const indexBelow = (length: number) => Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: length - 1 }))
+
+// Arrays start up to 3 elements into their buffer, as views on a received message do.
+const OFFSET = indexBelow(4)
+
+const lengthChecked = <S extends Schema.Top>(array: Schema.$Array<S>, constraint: GenerationConstraint<unknown>) => {
+  const minimum = constraint?.minLength
+  const maximum = constraint?.maxLength
+  if (minimum !== undefined && maximum !== undefined) return array.check(Schema.isBetweenLength(minimum, maximum))
+  if (minimum !== undefined) return array.check(Schema.isMinLength(minimum))
+  if (maximum !== undefined) return array.check(Schema.isMaxLength(maximum))
+  return array
+}
+
+/**
+ * How to generate values of type `A`: one alone (for a payload's declaration), or an array of
+ * them (for a typed array's), from the same representation. Typed-array elements are generated
+ * straight from the representation rather than through the element's declaration, which would
+ * decode and validate every element on its own.
+ */
+interface Generator<A> {
+  readonly one: SchemaAST.Link
+  readonly many: <T>(
+    constraint: GenerationConstraint<unknown>,
+    from: (elements: ReadonlyArray<A>, offset: number) => T
+  ) => SchemaAST.Link
+}
+
+const generator = <A, B>(representation: Schema.Schema<B>, toValue: (generated: B) => A): Generator<A> => ({
+  one: generatedFrom(representation, toValue),
+  many: (constraint, from) =>
+    generatedFrom(
+      Schema.Tuple([OFFSET, lengthChecked(Schema.Array(representation), constraint)]),
+      ([offset, generated]) => from(generated.map(toValue), offset)
+    )
+})
+
+// One draw in EDGE_ONE_IN is an edge of the domain (a range's ends, 0, -0, NaN, the infinities):
+// the values where codecs break, which uniform draws over 2^32 or 2^64 values would almost never
+// hit. The pick comes first so that shrinking moves toward edge 0, the simplest value.
+const EDGE_ONE_IN = 4
+const PICK_EDGE = indexBelow(EDGE_ONE_IN)
+
+const edgesOr = <A, B>(edges: ReadonlyArray<A>, base: Schema.Schema<B>, toValue: (generated: B) => A) =>
+  edges.length === 0
+    ? generator(base, toValue)
+    : generator(Schema.Tuple([PICK_EDGE, indexBelow(edges.length), base]), ([pick, edge, generated]) => {
+        const value = pick === 0 ? edges[edge] : undefined
+        return value === undefined ? toValue(generated) : value
+      })
+
+const identity = <A>(a: A): A => a
+
+// A user's own bounds on one of these (`Int32.check(Schema.isBetween(...))`) arrive as a
+// constraint; generation keeps to them so that it does not discard.
+const integerBounds = (domain: Domain.IntegerDomain, constraint: GenerationConstraint<number>) => {
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = constraint ?? {}
+  const low = Math.max(
+    domain.minimum,
+    minimum === undefined ? -Infinity : exclusiveMinimum ? Math.floor(minimum) + 1 : Math.ceil(minimum)
   )
+  const high = Math.min(
+    domain.maximum,
+    maximum === undefined ? Infinity : exclusiveMaximum ? Math.ceil(maximum) - 1 : Math.floor(maximum)
+  )
+  return low <= high ? { low, high } : { low: domain.minimum, high: domain.maximum }
+}
+
+const bigIntBounds = (domain: Domain.BigIntDomain, constraint: GenerationConstraint<bigint>) => {
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = constraint ?? {}
+  const fromMinimum = minimum === undefined ? domain.minimum : exclusiveMinimum ? minimum + 1n : minimum
+  const fromMaximum = maximum === undefined ? domain.maximum : exclusiveMaximum ? maximum - 1n : maximum
+  const low = fromMinimum > domain.minimum ? fromMinimum : domain.minimum
+  const high = fromMaximum < domain.maximum ? fromMaximum : domain.maximum
+  return low <= high ? { low, high } : { low: domain.minimum, high: domain.maximum }
+}
+
+const integerGenerator = (domain: Domain.IntegerDomain, constraint?: GenerationConstraint<number>) => {
+  const { low, high } = integerBounds(domain, constraint)
+  return edgesOr(
+    domain.edges.filter((edge) => edge >= low && edge <= high),
+    Schema.Int.check(Schema.isBetween({ minimum: low, maximum: high })),
+    identity
+  )
+}
+
+const bigIntGenerator = (domain: Domain.BigIntDomain, constraint?: GenerationConstraint<bigint>) => {
+  const { low, high } = bigIntBounds(domain, constraint)
+  return edgesOr(
+    domain.edges.filter((edge) => edge >= low && edge <= high),
+    Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: low, maximum: high })),
+    identity
+  )
+}
+
+// Float32 values come from an index over every float32 (`internal/domain`), so each binade is as
+// likely as any other; one step past each infinity is NaN.
+const float32Generator = edgesOr(
+  Domain.float32.edges,
+  Schema.Int.check(
+    Schema.isBetween({ minimum: -Domain.FLOAT32_INFINITY_INDEX - 2, maximum: Domain.FLOAT32_INFINITY_INDEX + 1 })
+  ),
+  Domain.float32AtIndex
 )
 
-const UnknownCode = Schema.Number.check(
-  Schema.isInt(),
-  Schema.isBetween({ minimum: 0, maximum: 255 }),
-  Schema.makeFilter((code: number) =>
-    ValueModel.typeOfCode(code) === undefined ? true : `type code ${code} is a known type, not an unknown one`
+const float64Generator = edgesOr(Domain.float64.edges, Schema.Number, identity)
+
+/**
+ * An integer payload: validates `domain`, generates within `generation` (the same by default)
+ * with its edges.
+ */
+const integer = (domain: Domain.IntegerDomain, generation: Domain.IntegerDomain = domain) =>
+  Schema.declare(
+    (input): input is number =>
+      typeof input === "number" && Number.isInteger(input) && input >= domain.minimum && input <= domain.maximum,
+    {
+      expected: domain.description,
+      toCodecArbitrary: ({ constraint }) => integerGenerator(generation, constraint).one
+    }
   )
+
+const bigInteger = (domain: Domain.BigIntDomain) =>
+  Schema.declare(
+    (input): input is bigint => typeof input === "bigint" && input >= domain.minimum && input <= domain.maximum,
+    {
+      expected: domain.description,
+      toCodecArbitrary: ({ constraint }) => bigIntGenerator(domain, constraint).one
+    }
+  )
+
+const isNumber = (input: unknown): input is number => typeof input === "number"
+
+/**
+ * An i32 payload: an integer from -2^31 to 2^31-1.
+ *
+ * @example
+ * ```ts
+ * import { PacketSchema } from "@effect-ncp/core"
+ * import * as Schema from "effect/Schema"
+ *
+ * const Gain = PacketSchema.Int32.check(Schema.isBetween({ minimum: -40, maximum: 40 }))
+ * ```
+ */
+export const Int32 = integer(Domain.int32)
+
+/** A u32 payload: an integer from 0 to 2^32-1. */
+export const Uint32 = integer(Domain.uint32)
+
+// Ids and timestamp seconds: validated as u32, generated without -0 (see internal/domain).
+const Word = integer(Domain.uint32, Domain.word)
+
+/** An i64 payload: a `bigint` from -2^63 to 2^63-1. */
+export const Int64 = bigInteger(Domain.int64)
+
+/** A u64 payload: a `bigint` from 0 to 2^64-1. */
+export const Uint64 = bigInteger(Domain.uint64)
+
+/**
+ * An f32 payload: any number, as the encoder accepts it (it rounds to the nearest float32).
+ * Generated values are exactly float32, NaN, infinities and -0 included, so they round-trip.
+ */
+export const Float32 = Schema.declare(isNumber, {
+  expected: Domain.float32.description,
+  toCodecArbitrary: () => float32Generator.one
+})
+
+/** An f64 payload: any number (NaN, infinities and -0 included). */
+export const Float64 = Schema.declare(isNumber, {
+  expected: Domain.float64.description,
+  toCodecArbitrary: () => float64Generator.one
+})
+
+/**
+ * A string payload: text without NUL (which would end it on the wire) or lone surrogates (which
+ * UTF-8 cannot hold). Generated strings use any other code point, astral ones included.
+ */
+export const WireString = Schema.String.check(
+  Schema.makeFilter((text: string) => Domain.wireStringProblem(text) ?? true, {
+    expected: "an NCP string (no NUL, no lone surrogate)",
+    arbitraryConstraint: { patterns: [Domain.wireStringPattern] }
+  })
 )
+
+const typedArray = <E, A extends Domain.TypedArray>(
+  Class: abstract new (...args: ReadonlyArray<never>) => A,
+  name: string,
+  element: Generator<E>,
+  from: (elements: ReadonlyArray<E>) => A
+) =>
+  Schema.declare((input): input is A => input instanceof Class, {
+    expected: name,
+    toCodecArbitrary: ({ constraint }) =>
+      element.many(constraint, (elements, offset) => Domain.atOffset(from(elements), offset))
+  })
+
+const uint8Generator = integerGenerator(Domain.uint8)
+
+/**
+ * The bytes of a raw, data u8 or unknown value: any `Uint8Array` (a Node `Buffer` too), at any
+ * offset in its buffer. Generated arrays start 0 to 3 bytes into theirs.
+ */
+export const Bytes = Schema.Uint8Array.annotate({
+  toCodecArbitrary: ({ constraint }: { readonly constraint: GenerationConstraint<unknown> }) =>
+    uint8Generator.many(constraint, (bytes, offset) => Domain.atOffset(globalThis.Uint8Array.from(bytes), offset))
+})
 
 // Typed arrays over any buffer (`ArrayBufferLike`), as the codec's interfaces declare them.
-const Uint16ArraySchema = Schema.instanceOf(globalThis.Uint16Array<ArrayBufferLike>, { expected: "Uint16Array" })
-const Uint32ArraySchema = Schema.instanceOf(globalThis.Uint32Array<ArrayBufferLike>, { expected: "Uint32Array" })
-const Int8ArraySchema = Schema.instanceOf(globalThis.Int8Array<ArrayBufferLike>, { expected: "Int8Array" })
-const Int16ArraySchema = Schema.instanceOf(globalThis.Int16Array<ArrayBufferLike>, { expected: "Int16Array" })
-const Int32ArraySchema = Schema.instanceOf(globalThis.Int32Array<ArrayBufferLike>, { expected: "Int32Array" })
-const BigUint64ArraySchema = Schema.instanceOf(globalThis.BigUint64Array<ArrayBufferLike>, {
-  expected: "BigUint64Array"
-})
-const BigInt64ArraySchema = Schema.instanceOf(globalThis.BigInt64Array<ArrayBufferLike>, {
-  expected: "BigInt64Array"
-})
-const Float32ArraySchema = Schema.instanceOf(globalThis.Float32Array<ArrayBufferLike>, { expected: "Float32Array" })
-const Float64ArraySchema = Schema.instanceOf(globalThis.Float64Array<ArrayBufferLike>, { expected: "Float64Array" })
+
+/** A data u16 payload. */
+export const Uint16Array = typedArray(
+  globalThis.Uint16Array<ArrayBufferLike>,
+  "Uint16Array",
+  integerGenerator(Domain.uint16),
+  (values) => globalThis.Uint16Array.from(values)
+)
+/** A data u32 payload. */
+export const Uint32Array = typedArray(
+  globalThis.Uint32Array<ArrayBufferLike>,
+  "Uint32Array",
+  integerGenerator(Domain.uint32),
+  (values) => globalThis.Uint32Array.from(values)
+)
+/** A data i8 payload. */
+export const Int8Array = typedArray(
+  globalThis.Int8Array<ArrayBufferLike>,
+  "Int8Array",
+  integerGenerator(Domain.int8),
+  (values) => globalThis.Int8Array.from(values)
+)
+/** A data i16 payload. */
+export const Int16Array = typedArray(
+  globalThis.Int16Array<ArrayBufferLike>,
+  "Int16Array",
+  integerGenerator(Domain.int16),
+  (values) => globalThis.Int16Array.from(values)
+)
+/** A data i32 payload. */
+export const Int32Array = typedArray(
+  globalThis.Int32Array<ArrayBufferLike>,
+  "Int32Array",
+  integerGenerator(Domain.int32),
+  (values) => globalThis.Int32Array.from(values)
+)
+/** A data u64 payload. */
+export const BigUint64Array = typedArray(
+  globalThis.BigUint64Array<ArrayBufferLike>,
+  "BigUint64Array",
+  bigIntGenerator(Domain.uint64),
+  (values) => globalThis.BigUint64Array.from(values)
+)
+/** A data i64 payload. */
+export const BigInt64Array = typedArray(
+  globalThis.BigInt64Array<ArrayBufferLike>,
+  "BigInt64Array",
+  bigIntGenerator(Domain.int64),
+  (values) => globalThis.BigInt64Array.from(values)
+)
+/** A data f32 payload. */
+export const Float32Array = typedArray(
+  globalThis.Float32Array<ArrayBufferLike>,
+  "Float32Array",
+  float32Generator,
+  (values) => globalThis.Float32Array.from(values)
+)
+/** A data f64 payload. */
+export const Float64Array = typedArray(
+  globalThis.Float64Array<ArrayBufferLike>,
+  "Float64Array",
+  float64Generator,
+  (values) => globalThis.Float64Array.from(values)
+)
+
+/**
+ * A type code this library does not know (0-255, none of the 18 wire types): the code of an
+ * `unknown` value.
+ */
+export const UnknownCode = Schema.declare(
+  (input): input is number => typeof input === "number" && Domain.unknownCodes.includes(input),
+  {
+    expected: "a type code this library does not know",
+    toCodecArbitrary: () =>
+      generatedFrom(indexBelow(Domain.unknownCodes.length), (index) => Domain.unknownCodes[index] ?? 0)
+  }
+)
+
+/**
+ * An i32 value (`Value.I32`). One Schema per wire type, to build your own message Schemas from:
+ * `Schema.Struct({ FSTA: PacketSchema.I32Value, PDAT: PacketSchema.F32ArrayValue })` validates,
+ * and `effect/Arbitrary` (`it.prop`) generates, like the packet Schemas.
+ *
+ * @example
+ * ```ts
+ * import { PacketSchema, Value } from "@effect-ncp/core"
+ * import * as Schema from "effect/Schema"
+ *
+ * Schema.is(PacketSchema.I32Value)(Value.i32(-5)) // true
+ * ```
+ */
+export const I32Value = Schema.Struct({ type: Schema.Literal("i32"), value: Int32 })
+/** A u32 value (`Value.U32`). */
+export const U32Value = Schema.Struct({ type: Schema.Literal("u32"), value: Uint32 })
+/** An i64 value (`Value.I64`). */
+export const I64Value = Schema.Struct({ type: Schema.Literal("i64"), value: Int64 })
+/** A u64 value (`Value.U64`). */
+export const U64Value = Schema.Struct({ type: Schema.Literal("u64"), value: Uint64 })
+/** An f32 value (`Value.F32`). */
+export const F32Value = Schema.Struct({ type: Schema.Literal("f32"), value: Float32 })
+/** An f64 value (`Value.F64`). */
+export const F64Value = Schema.Struct({ type: Schema.Literal("f64"), value: Float64 })
+/** A string value (`Value.Str`). */
+export const StringValue = Schema.Struct({ type: Schema.Literal("string"), value: WireString })
+/** A raw value (`Value.Raw`). */
+export const RawValue = Schema.Struct({ type: Schema.Literal("raw"), value: Bytes })
+/** A data u8 value (`Value.U8Array`). */
+export const U8ArrayValue = Schema.Struct({ type: Schema.Literal("u8[]"), value: Bytes })
+/** A data u16 value (`Value.U16Array`). */
+export const U16ArrayValue = Schema.Struct({ type: Schema.Literal("u16[]"), value: Uint16Array })
+/** A data u32 value (`Value.U32Array`). */
+export const U32ArrayValue = Schema.Struct({ type: Schema.Literal("u32[]"), value: Uint32Array })
+/** A data i8 value (`Value.I8Array`). */
+export const I8ArrayValue = Schema.Struct({ type: Schema.Literal("i8[]"), value: Int8Array })
+/** A data i16 value (`Value.I16Array`). */
+export const I16ArrayValue = Schema.Struct({ type: Schema.Literal("i16[]"), value: Int16Array })
+/** A data i32 value (`Value.I32Array`). */
+export const I32ArrayValue = Schema.Struct({ type: Schema.Literal("i32[]"), value: Int32Array })
+/** A data u64 value (`Value.U64Array`). */
+export const U64ArrayValue = Schema.Struct({ type: Schema.Literal("u64[]"), value: BigUint64Array })
+/** A data i64 value (`Value.I64Array`). */
+export const I64ArrayValue = Schema.Struct({ type: Schema.Literal("i64[]"), value: BigInt64Array })
+/** A data f32 value (`Value.F32Array`). */
+export const F32ArrayValue = Schema.Struct({ type: Schema.Literal("f32[]"), value: Float32Array })
+/** A data f64 value (`Value.F64Array`). */
+export const F64ArrayValue = Schema.Struct({ type: Schema.Literal("f64[]"), value: Float64Array })
+/** A value of a type code this library does not know (`Value.Unknown`), with its bytes. */
+export const UnknownValue = Schema.Struct({ type: Schema.Literal("unknown"), code: UnknownCode, value: Bytes })
 
 /**
  * Any NCP value (`Value.Value`): a struct `{ type, value }` per wire type, plus
@@ -91,25 +434,25 @@ const Float64ArraySchema = Schema.instanceOf(globalThis.Float64Array<ArrayBuffer
  * ```
  */
 export const Value = Schema.Union([
-  Schema.Struct({ type: Schema.Literal("i32"), value: I32 }),
-  Schema.Struct({ type: Schema.Literal("u32"), value: U32 }),
-  Schema.Struct({ type: Schema.Literal("i64"), value: I64 }),
-  Schema.Struct({ type: Schema.Literal("u64"), value: U64 }),
-  Schema.Struct({ type: Schema.Literal("f32"), value: Schema.Number }),
-  Schema.Struct({ type: Schema.Literal("f64"), value: Schema.Number }),
-  Schema.Struct({ type: Schema.Literal("string"), value: WireString }),
-  Schema.Struct({ type: Schema.Literal("raw"), value: Schema.Uint8Array }),
-  Schema.Struct({ type: Schema.Literal("u8[]"), value: Schema.Uint8Array }),
-  Schema.Struct({ type: Schema.Literal("u16[]"), value: Uint16ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("u32[]"), value: Uint32ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("i8[]"), value: Int8ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("i16[]"), value: Int16ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("i32[]"), value: Int32ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("u64[]"), value: BigUint64ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("i64[]"), value: BigInt64ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("f32[]"), value: Float32ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("f64[]"), value: Float64ArraySchema }),
-  Schema.Struct({ type: Schema.Literal("unknown"), code: UnknownCode, value: Schema.Uint8Array })
+  I32Value,
+  U32Value,
+  I64Value,
+  U64Value,
+  F32Value,
+  F64Value,
+  StringValue,
+  RawValue,
+  U8ArrayValue,
+  U16ArrayValue,
+  U32ArrayValue,
+  I8ArrayValue,
+  I16ArrayValue,
+  I32ArrayValue,
+  U64ArrayValue,
+  I64ArrayValue,
+  F32ArrayValue,
+  F64ArrayValue,
+  UnknownValue
 ]).annotate({ identifier: "Value" })
 
 /**
@@ -138,7 +481,7 @@ export const Param = Schema.Struct({ name: Identifier.Identifier, value: Value }
  */
 export const Field = Schema.Struct({
   name: Identifier.Identifier,
-  id: U32,
+  id: Word,
   params: Schema.Array(Param)
 }).annotate({ identifier: "Field" })
 
@@ -154,10 +497,18 @@ export const Field = Schema.Struct({
  * Schema.decodeUnknownSync(PacketSchema.Timestamp)({ seconds: 1715949045, nanos: 123456789 })
  * ```
  */
-export const Timestamp = Schema.Struct({ seconds: U32, nanos: U32 }).annotate({ identifier: "Timestamp" })
+export const Timestamp = Schema.Struct({
+  seconds: Word,
+  // The wire word holds any u32; generated nanoseconds stay below 10^9, the ones a time has.
+  nanos: integer(Domain.uint32, Domain.nanos)
+}).annotate({ identifier: "Timestamp" })
 
-const Info = Schema.Uint8Array.check(
-  Schema.makeFilter((info: Uint8Array) => (info.length === 4 ? true : `info must be 4 bytes, got ${info.length}`))
+const Info = Bytes.check(
+  Schema.makeFilter(
+    (info: globalThis.Uint8Array) =>
+      info.length === Domain.infoBytes ? true : `info must be ${Domain.infoBytes} bytes, got ${info.length}`,
+    { arbitraryConstraint: { minLength: Domain.infoBytes, maxLength: Domain.infoBytes } }
+  )
 )
 
 /**
@@ -179,7 +530,7 @@ const Info = Schema.Uint8Array.check(
  */
 export const Packet = Schema.Struct({
   type: Identifier.Identifier,
-  id: U32,
+  id: Word,
   timestamp: Timestamp,
   info: Info,
   fields: Schema.Array(Field)
@@ -229,7 +580,9 @@ export const PacketFromBytes = Schema.Uint8Array.pipe(
 const JsonNumber = Schema.Union([Schema.Number, Schema.Literals(["Infinity", "-Infinity", "NaN"])])
 
 /**
- * A value in the vectors' JSON form (`Json.ValueJson`).
+ * A value in the vectors' JSON form (`Json.ValueJson`). Its generator follows this shape only
+ * (any string where an i64 goes): for the JSON form of valid values, generate `Value` and map it
+ * through `Json.fromValue`.
  *
  * @example
  * ```ts
@@ -253,7 +606,9 @@ export const ValueJson = Schema.Union([
 ]).annotate({ identifier: "ValueJson" })
 
 /**
- * A packet in the vectors' JSON form (`Json.PacketJson`).
+ * A packet in the vectors' JSON form (`Json.PacketJson`). Its generator follows this shape only:
+ * for the JSON form of valid packets, generate `Packet` (or `PacketFromJson`) and map it through
+ * `Json.fromPacket`.
  *
  * @example
  * ```ts
@@ -310,6 +665,25 @@ export const PacketFromJson = PacketJson.pipe(
 // The schemas' types are exactly the codec's interfaces: a change to either breaks the build.
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
 const typesMatch: [
+  Equals<typeof I32Value.Type, ValueModel.I32>,
+  Equals<typeof U32Value.Type, ValueModel.U32>,
+  Equals<typeof I64Value.Type, ValueModel.I64>,
+  Equals<typeof U64Value.Type, ValueModel.U64>,
+  Equals<typeof F32Value.Type, ValueModel.F32>,
+  Equals<typeof F64Value.Type, ValueModel.F64>,
+  Equals<typeof StringValue.Type, ValueModel.Str>,
+  Equals<typeof RawValue.Type, ValueModel.Raw>,
+  Equals<typeof U8ArrayValue.Type, ValueModel.U8Array>,
+  Equals<typeof U16ArrayValue.Type, ValueModel.U16Array>,
+  Equals<typeof U32ArrayValue.Type, ValueModel.U32Array>,
+  Equals<typeof I8ArrayValue.Type, ValueModel.I8Array>,
+  Equals<typeof I16ArrayValue.Type, ValueModel.I16Array>,
+  Equals<typeof I32ArrayValue.Type, ValueModel.I32Array>,
+  Equals<typeof U64ArrayValue.Type, ValueModel.U64Array>,
+  Equals<typeof I64ArrayValue.Type, ValueModel.I64Array>,
+  Equals<typeof F32ArrayValue.Type, ValueModel.F32Array>,
+  Equals<typeof F64ArrayValue.Type, ValueModel.F64Array>,
+  Equals<typeof UnknownValue.Type, ValueModel.Unknown>,
   Equals<typeof Value.Type, ValueModel.Value>,
   Equals<typeof Param.Type, FieldModel.Param>,
   Equals<typeof Field.Type, FieldModel.Field>,
@@ -320,5 +694,35 @@ const typesMatch: [
   Equals<typeof ValueJson.Type, Json.ValueJson>,
   Equals<typeof PacketJson.Type, Json.PacketJson>,
   Equals<typeof PacketFromJson.Encoded, Json.PacketJson>
-] = [true, true, true, true, true, true, true, true, true, true]
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true
+]
 void typesMatch

@@ -1,0 +1,246 @@
+/**
+ * What a valid NCP value is, per wire type, as data: integer ranges, float formats, the element
+ * type of each data array, the identifier alphabet, the string rule, the timestamp and info
+ * bounds, the unknown type codes, and the values at the edges of each domain.
+ *
+ * Two generators are built from this one table: the Schemas of `PacketSchema` (from which
+ * `effect/Arbitrary` derives) and the fast-check arbitraries of `Arbitrary`. Neither spells a
+ * range or an alphabet of its own, so they cannot drift apart on what a valid packet is. The
+ * encoder stays the authority on what it accepts; the tests check both generators against it.
+ */
+import * as Value from "../Value.js"
+
+/** A range of integers held exactly in a JavaScript number. */
+export interface IntegerDomain {
+  readonly kind: "integer"
+  readonly minimum: number
+  readonly maximum: number
+  /** Bytes of one element in a data array of this type. */
+  readonly bytes: number
+  /** Values a generator reaches on purpose; the simplest first, since shrinking moves toward it. */
+  readonly edges: ReadonlyArray<number>
+  readonly description: string
+}
+
+/** A range of 64-bit integers, held as `bigint`. */
+export interface BigIntDomain {
+  readonly kind: "bigint"
+  readonly minimum: bigint
+  readonly maximum: bigint
+  readonly bytes: 8
+  readonly edges: ReadonlyArray<bigint>
+  readonly description: string
+}
+
+/** An IEEE 754 format. */
+export interface FloatDomain {
+  readonly kind: "float"
+  readonly bytes: 4 | 8
+  readonly edges: ReadonlyArray<number>
+  readonly description: string
+}
+
+/** The domain of a data array's elements. */
+export type ElementDomain = IntegerDomain | BigIntDomain | FloatDomain
+
+// Distinct by `Object.is`, so that 0 and -0 are both kept (a `Set` would merge them).
+const distinct = <A>(values: ReadonlyArray<A>): Array<A> =>
+  values.filter((value, index) => values.findIndex((other) => Object.is(other, value)) === index)
+
+const integer = (minimum: number, maximum: number, bytes: number, description: string): IntegerDomain => ({
+  kind: "integer",
+  minimum,
+  maximum,
+  bytes,
+  // -0 is a valid i32 input that the wire returns as 0: an edge of the JavaScript side
+  edges: distinct([0, -0, 1, -1, minimum, minimum + 1, maximum - 1, maximum]).filter(
+    (edge) => edge >= minimum && edge <= maximum
+  ),
+  description
+})
+
+const bigInteger = (minimum: bigint, maximum: bigint, description: string): BigIntDomain => ({
+  kind: "bigint",
+  minimum,
+  maximum,
+  bytes: 8,
+  // 2^53 + 1 is the first integer a number cannot hold; 2^63 is where i64 ends and u64 goes on
+  edges: distinct([
+    0n,
+    1n,
+    -1n,
+    minimum,
+    minimum + 1n,
+    maximum - 1n,
+    maximum,
+    2n ** 32n,
+    2n ** 53n + 1n,
+    2n ** 63n
+  ]).filter((edge) => edge >= minimum && edge <= maximum),
+  description
+})
+
+/** data i8 elements. */
+export const int8 = integer(-128, 127, 1, "an i8 (an integer from -128 to 127)")
+/** data u8 elements and raw bytes. */
+export const uint8 = integer(0, 255, 1, "a u8 (an integer from 0 to 255)")
+/** data i16 elements. */
+export const int16 = integer(-32768, 32767, 2, "an i16 (an integer from -32768 to 32767)")
+/** data u16 elements. */
+export const uint16 = integer(0, 65535, 2, "a u16 (an integer from 0 to 65535)")
+/** i32 values and data i32 elements. */
+export const int32 = integer(-2147483648, 2147483647, 4, "an i32 (an integer from -2147483648 to 2147483647)")
+/** u32 values, data u32 elements, ids and timestamp words. */
+export const uint32 = integer(0, 4294967295, 4, "a u32 (an integer from 0 to 4294967295)")
+/** i64 values and data i64 elements. */
+export const int64 = bigInteger(-(2n ** 63n), 2n ** 63n - 1n, "an i64 (a bigint from -2^63 to 2^63-1)")
+/** u64 values and data u64 elements. */
+export const uint64 = bigInteger(0n, 2n ** 64n - 1n, "a u64 (a bigint from 0 to 2^64-1)")
+
+const FLOAT32_MAX = 3.4028234663852886e38
+
+/** f32 values and data f32 elements: numbers that are exactly a float32. */
+export const float32: FloatDomain = {
+  kind: "float",
+  bytes: 4,
+  edges: [0, -0, Number.NaN, Infinity, -Infinity, 1, -1, 2 ** -149, -(2 ** -149), 2 ** -126, FLOAT32_MAX, -FLOAT32_MAX],
+  description: "an f32 (a number)"
+}
+
+/** f64 values and data f64 elements. */
+export const float64: FloatDomain = {
+  kind: "float",
+  bytes: 8,
+  edges: [
+    0,
+    -0,
+    Number.NaN,
+    Infinity,
+    -Infinity,
+    1,
+    -1,
+    Number.MIN_VALUE,
+    -Number.MIN_VALUE,
+    2 ** -1022,
+    Number.MAX_VALUE,
+    -Number.MAX_VALUE,
+    0.1,
+    2 ** 53
+  ],
+  description: "an f64 (a number)"
+}
+
+/** The element domain of each data array type. */
+export const dataElements = {
+  "u8[]": uint8,
+  "u16[]": uint16,
+  "u32[]": uint32,
+  "i8[]": int8,
+  "i16[]": int16,
+  "i32[]": int32,
+  "u64[]": uint64,
+  "i64[]": int64,
+  "f32[]": float32,
+  "f64[]": float64
+} as const satisfies Record<Value.DataArray["type"], ElementDomain>
+
+/** The wire keeps lengths in 4-byte words. */
+export const WORD_BYTES = 4
+
+/**
+ * How many elements of `bytes` bytes fill whole words: a data value whose length is not a
+ * multiple of it comes back padded with zero elements.
+ */
+export const wordMultiple = (bytes: number): number => (bytes >= WORD_BYTES ? 1 : WORD_BYTES / bytes)
+
+/** Float32 bits of an index in the monotone order of float32 values: 0 is +0, -1 is -0. */
+const float32Scratch = new Float32Array(1)
+const float32Bits = new Uint32Array(float32Scratch.buffer)
+
+/** Indexes of -Infinity and +Infinity in that order; one step beyond either is NaN. */
+export const FLOAT32_INFINITY_INDEX = 0x7f800000
+
+/**
+ * The float32 at `index` in the monotone order of float32 values: 0 is +0, -1 is -0, ±0x7f800000
+ * (-1 for the negative side) the infinities, beyond them NaN. Uniform indexes spread evenly over
+ * every binade, where uniform doubles rounded to float32 would be mostly 0 or Infinity.
+ */
+export const float32AtIndex = (index: number): number => {
+  float32Bits[0] = index >= 0 ? index : (0x80000000 | (-1 - index)) >>> 0
+  return float32Scratch[0] ?? 0
+}
+
+/** Identifier characters. */
+export const identifierAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+/** The longest identifier, in characters (one 4-byte word on the wire). */
+export const identifierMaxLength = 4
+/** Names real nodes use; drawing them often makes repeated names, and so name lookups, likely. */
+export const commonNames: ReadonlyArray<string> = [
+  "DSPC",
+  "SWEP",
+  "LINK",
+  "FSTA",
+  "FSTP",
+  "PDAT",
+  "GAIN",
+  "NAME",
+  "ACKN",
+  "ERRC"
+]
+
+// Ids and timestamp words are not values: -0 there would only make a packet differ from its
+// JSON form (whose times have no -0), so they go without that edge.
+const withoutNegativeZero = (domain: IntegerDomain): IntegerDomain => ({
+  ...domain,
+  edges: domain.edges.filter((edge) => !Object.is(edge, -0))
+})
+
+/** Packet and field ids, timestamp seconds. */
+export const word = withoutNegativeZero(uint32)
+
+/** The nanoseconds of a timestamp: below 10^9, though the wire word can hold more. */
+export const nanos = withoutNegativeZero(integer(0, 999_999_999, 4, "nanoseconds (an integer from 0 to 999999999)"))
+
+/** Bytes of a packet's info. */
+export const infoBytes = 4
+
+/** The type codes this library does not know, which decode to `unknown` values. */
+export const unknownCodes: ReadonlyArray<number> = Array.from({ length: 256 }, (_, code) => code).filter(
+  (code) => Value.typeOfCode(code) === undefined
+)
+
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const loneSurrogates = new RegExp(loneSurrogate.source, "g")
+
+/** Why `text` cannot be an NCP string, or `undefined` when it can. */
+export const wireStringProblem = (text: string): string | undefined =>
+  text.includes("\u0000")
+    ? "an NCP string cannot hold a NUL character, which would end it on the wire"
+    : loneSurrogate.test(text)
+      ? "an NCP string cannot hold a lone surrogate, which UTF-8 cannot hold"
+      : undefined
+
+/** `text` made a valid NCP string: NULs dropped, lone surrogates replaced with U+FFFD. */
+export const toWireString = (text: string): string => text.split("\u0000").join("").replace(loneSurrogates, "\uFFFD")
+
+/**
+ * A pattern whose matches are valid NCP strings. Generated from (with the `u` flag) it gives
+ * any code point but NUL, whole surrogate pairs included, so every UTF-8 length occurs.
+ */
+export const wireStringPattern = { source: "^[^\\u0000]*$", flags: "u" } as const
+
+/** The typed arrays of data values. */
+export type TypedArray = Value.TypedArray
+
+/**
+ * `array`'s elements in a new array of the same type that starts `offset` elements into its
+ * buffer, as a view on a larger message would. The codec must not assume offset 0.
+ */
+export const atOffset = <A extends TypedArray>(array: A, offset: number): A => {
+  if (offset === 0) return array
+  const Class = array.constructor as new (buffer: ArrayBuffer, byteOffset: number, length: number) => A
+  const buffer = new ArrayBuffer((offset + array.length) * array.BYTES_PER_ELEMENT)
+  const out = new Class(buffer, offset * array.BYTES_PER_ELEMENT, array.length)
+  ;(out as { set(array: A): void }).set(array)
+  return out
+}

@@ -735,21 +735,6 @@ const readInt8 = (buffer: ArrayBufferLike, absolute: number, length: number, cop
   return copy ? view.slice() : view
 }
 
-/** How to build one data type wider than a byte. */
-interface WideArray {
-  readonly size: number
-  /** The shared value of no elements. */
-  readonly empty: Value.DataArray
-  /** A view of `count` elements on `buffer` at `byteOffset` (a multiple of `size`). */
-  readonly view: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
-  /** A copy in fresh memory of `count` elements on `buffer` at `byteOffset` (a multiple of `size`). */
-  readonly copy: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
-  /** `count` zeroed elements in fresh memory. */
-  readonly allocate: (count: number) => Value.DataArray
-  /** Element `i` of `array` read from the little-endian bytes at `at` (for big-endian hosts). */
-  readonly read: (view: DataView, at: number, array: Value.DataArray, i: number) => void
-}
-
 const frozenValue = <V extends Value.Value>(value: V): V => {
   Object.freeze(value.value)
   return Object.freeze(value)
@@ -763,90 +748,105 @@ const emptyUnknowns: Array<Value.Unknown | undefined> = []
 const emptyUnknown = (code: number): Value.Unknown =>
   (emptyUnknowns[code] ??= frozenValue({ type: "unknown", code, value: new Uint8Array(0) }))
 
+/** How to build one data type wider than a byte. */
+interface WideArray {
+  readonly size: number
+  /** The shared value of no elements. */
+  readonly empty: Value.DataArray
+  /** A view of `count` elements on `buffer` at `byteOffset` (a multiple of `size`). */
+  readonly view: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
+  /** A copy in fresh memory of `count` elements on `buffer` at `byteOffset` (a multiple of `size`). */
+  readonly copy: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
+  /** A copy in fresh memory of `count` elements on `buffer` at any `byteOffset`. */
+  readonly copyBytes: (buffer: ArrayBufferLike, byteOffset: number, count: number) => Value.DataArray
+  /** `count` elements read one by one from the little-endian bytes at `at` of `view`. */
+  readonly read: (view: DataView, at: number, count: number) => Value.DataArray
+}
+
+/** A typed array class, as the wide data types use them. */
+interface TypedArrayClass<A> {
+  new (length: number): A
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): A
+}
+
+/**
+ * The {@link WideArray} of one data type: its element size, its typed array class, the value
+ * built around an array (`{ type, value }`) and how to read one element from a DataView.
+ */
+const wideArray = <
+  E extends number | bigint,
+  A extends { [i: number]: E; readonly buffer: ArrayBufferLike; slice(): A }
+>(
+  size: number,
+  Class: TypedArrayClass<A>,
+  toValue: (array: A) => Value.DataArray,
+  get: (view: DataView, at: number) => E
+): WideArray => ({
+  size,
+  empty: frozenValue(toValue(new Class(0))),
+  view: (buffer, byteOffset, count) => toValue(new Class(buffer, byteOffset, count)),
+  copy: (buffer, byteOffset, count) => toValue(new Class(buffer, byteOffset, count).slice()),
+  copyBytes: (buffer, byteOffset, count) => {
+    const out = new Class(count)
+    new Uint8Array(out.buffer).set(new Uint8Array(buffer, byteOffset, count * size))
+    return toValue(out)
+  },
+  read: (view, at, count) => {
+    const out = new Class(count)
+    for (let i = 0; i < count; i++) out[i] = get(view, at + i * size)
+    return toValue(out)
+  }
+})
+
 const wideArrayOfCode: Array<WideArray | undefined> = []
-wideArrayOfCode[0x82] = {
-  size: 2,
-  empty: frozenValue({ type: "u16[]", value: new Uint16Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "u16[]", value: new Uint16Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "u16[]", value: new Uint16Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "u16[]", value: new Uint16Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "u16[]") array.value[i] = view.getUint16(at, true)
-  }
-}
-wideArrayOfCode[0x83] = {
-  size: 4,
-  empty: frozenValue({ type: "u32[]", value: new Uint32Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "u32[]", value: new Uint32Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "u32[]", value: new Uint32Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "u32[]", value: new Uint32Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "u32[]") array.value[i] = view.getUint32(at, true)
-  }
-}
-wideArrayOfCode[0x85] = {
-  size: 2,
-  empty: frozenValue({ type: "i16[]", value: new Int16Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "i16[]", value: new Int16Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "i16[]", value: new Int16Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "i16[]", value: new Int16Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "i16[]") array.value[i] = view.getInt16(at, true)
-  }
-}
-wideArrayOfCode[0x86] = {
-  size: 4,
-  empty: frozenValue({ type: "i32[]", value: new Int32Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "i32[]", value: new Int32Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "i32[]", value: new Int32Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "i32[]", value: new Int32Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "i32[]") array.value[i] = view.getInt32(at, true)
-  }
-}
-wideArrayOfCode[0x87] = {
-  size: 8,
-  empty: frozenValue({ type: "u64[]", value: new BigUint64Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "u64[]", value: new BigUint64Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({
-    type: "u64[]",
-    value: new BigUint64Array(buffer, byteOffset, count).slice()
-  }),
-  allocate: (count) => ({ type: "u64[]", value: new BigUint64Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "u64[]") array.value[i] = view.getBigUint64(at, true)
-  }
-}
-wideArrayOfCode[0x88] = {
-  size: 8,
-  empty: frozenValue({ type: "i64[]", value: new BigInt64Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "i64[]", value: new BigInt64Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "i64[]", value: new BigInt64Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "i64[]", value: new BigInt64Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "i64[]") array.value[i] = view.getBigInt64(at, true)
-  }
-}
-wideArrayOfCode[0x90] = {
-  size: 4,
-  empty: frozenValue({ type: "f32[]", value: new Float32Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "f32[]", value: new Float32Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "f32[]", value: new Float32Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "f32[]", value: new Float32Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "f32[]") array.value[i] = view.getFloat32(at, true)
-  }
-}
-wideArrayOfCode[0x91] = {
-  size: 8,
-  empty: frozenValue({ type: "f64[]", value: new Float64Array(0) }),
-  view: (buffer, byteOffset, count) => ({ type: "f64[]", value: new Float64Array(buffer, byteOffset, count) }),
-  copy: (buffer, byteOffset, count) => ({ type: "f64[]", value: new Float64Array(buffer, byteOffset, count).slice() }),
-  allocate: (count) => ({ type: "f64[]", value: new Float64Array(count) }),
-  read: (view, at, array, i) => {
-    if (array.type === "f64[]") array.value[i] = view.getFloat64(at, true)
-  }
-}
+wideArrayOfCode[0x82] = wideArray(
+  2,
+  Uint16Array,
+  (value) => ({ type: "u16[]", value }),
+  (v, at) => v.getUint16(at, true)
+)
+wideArrayOfCode[0x83] = wideArray(
+  4,
+  Uint32Array,
+  (value) => ({ type: "u32[]", value }),
+  (v, at) => v.getUint32(at, true)
+)
+wideArrayOfCode[0x85] = wideArray(
+  2,
+  Int16Array,
+  (value) => ({ type: "i16[]", value }),
+  (v, at) => v.getInt16(at, true)
+)
+wideArrayOfCode[0x86] = wideArray(
+  4,
+  Int32Array,
+  (value) => ({ type: "i32[]", value }),
+  (v, at) => v.getInt32(at, true)
+)
+wideArrayOfCode[0x87] = wideArray(
+  8,
+  BigUint64Array,
+  (value) => ({ type: "u64[]", value }),
+  (v, at) => v.getBigUint64(at, true)
+)
+wideArrayOfCode[0x88] = wideArray(
+  8,
+  BigInt64Array,
+  (value) => ({ type: "i64[]", value }),
+  (v, at) => v.getBigInt64(at, true)
+)
+wideArrayOfCode[0x90] = wideArray(
+  4,
+  Float32Array,
+  (value) => ({ type: "f32[]", value }),
+  (v, at) => v.getFloat32(at, true)
+)
+wideArrayOfCode[0x91] = wideArray(
+  8,
+  Float64Array,
+  (value) => ({ type: "f64[]", value }),
+  (v, at) => v.getFloat64(at, true)
+)
 
 // Below this many bytes a misaligned array is read element by element: cheaper than making
 // the fresh array's ArrayBuffer to copy the bytes into.
@@ -872,12 +872,6 @@ const readArray = (
   if (littleEndian && absolute % size === 0) {
     return copy ? array.copy(buffer, absolute, count) : array.view(buffer, absolute, count)
   }
-  if (littleEndian && byteLength > SMALL_ARRAY_BYTES) {
-    const out = array.allocate(count)
-    new Uint8Array(out.value.buffer, out.value.byteOffset, byteLength).set(new Uint8Array(buffer, absolute, byteLength))
-    return out
-  }
-  const out = array.allocate(count)
-  for (let i = 0; i < count; i++) array.read(view, at + i * size, out, i)
-  return out
+  if (littleEndian && byteLength > SMALL_ARRAY_BYTES) return array.copyBytes(buffer, absolute, count)
+  return array.read(view, at, count)
 }

@@ -5,9 +5,10 @@
  * many packets in a row pays one system call for them, and a request/reply exchange pays only
  * the hop to the writer fiber (a microtask: it runs on a synchronous scheduler).
  *
- * The queue is bounded in bytes: bytes queued or in the socket's hands but not yet taken by it
- * count, and a writer waits while they exceed the limit (one write always goes through on an
- * empty queue, however large). `writingSince` tells how long the socket has been holding a
+ * The queue is bounded in bytes: a writer waits while the bytes queued exceed the limit (one
+ * write always goes through on an empty queue, however large). The batch the socket holds is
+ * not counted, so the next batch builds up while it drains and the socket never waits for the
+ * writers: at most the limit is queued, plus one batch in the socket's hands. `writingSince` tells how long the socket has been holding a
  * batch, so a peer that stops reading can be told from one that is merely slow.
  */
 import * as Arr from "effect/Array"
@@ -30,7 +31,7 @@ export class Outbox {
   /** Epoch millis (Clock) since which the socket holds a batch it has not taken, or `undefined`. */
   writingSince: number | undefined
   private chunks: Array<Uint8Array> = []
-  /** Bytes queued plus bytes in the batch the socket holds. */
+  /** Bytes queued, not yet handed to the socket. */
   private heldBytes = 0
   /** The writer fiber, waiting for bytes. */
   private idle: Deferred.Deferred<void> | undefined
@@ -48,7 +49,7 @@ export class Outbox {
     readonly limitBytes: number
   ) {}
 
-  /** Bytes queued or held by the socket, not yet written. */
+  /** Bytes queued, not yet handed to the socket. */
   get pendingBytes(): number {
     return this.heldBytes
   }
@@ -102,8 +103,8 @@ export class Outbox {
         return Effect.andThen(Deferred.await(idle), next)
       }
       this.chunks = []
-      let size = 0
-      for (const chunk of batch) size += chunk.length
+      this.heldBytes = 0
+      this.wakeWriters()
       this.writingSince = this.clock.currentTimeMillisUnsafe()
       const write = batch.length === 1 ? writer.write(batch[0]) : writer.writeAll(batch)
       return write.pipe(
@@ -111,8 +112,6 @@ export class Outbox {
         Effect.andThen(
           Effect.suspend(() => {
             this.writingSince = undefined
-            this.heldBytes -= size
-            this.wakeWriters()
             return next
           })
         )

@@ -26,9 +26,18 @@
  * them (`raw "foo"` returns as `66 6f 6f 00`); a count param such as `BINS` says how many are
  * real.
  *
+ * The JavaScript side of each is `PacketSchema`'s payload Schema for its wire type
+ * (`PacketSchema.Int32`, `Uint64`, `Float32`, `WireString`, `Bytes`, `Int16Array`, ...): the
+ * same checks, messages and generators as the packet Schemas, with one addition: `f32` refuses
+ * a finite number beyond the f32 range, which the encoder would send as an infinity. Use those
+ * payload Schemas where a plain JavaScript value is wanted, and these where a param is.
+ *
  * Every schema derives an `effect/Arbitrary` of values whose round trip through the wire is
- * exact (f32 values already float32, raw and small-element arrays in whole words), so
- * `Arbitrary.schema(Command.params)` property-tests a command end to end.
+ * exact: its payload's values, as the wire gives them back (`-0` integers as `0`, raw and
+ * small-element arrays in whole words; see `RoundTrip.normalizeValue`), edges included (the
+ * ends of each range, NaN, -0, the infinities, empty arrays), so
+ * `Arbitrary.schema(Command.params)` property-tests a command end to end. Checks you add
+ * (`WireSchema.i32.check(Schema.isBetween(...))`) bound what is generated.
  *
  * @example
  * ```ts
@@ -47,173 +56,21 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaGetter from "effect/SchemaGetter"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
+import * as Domain from "./internal/domain.js"
+import * as PacketSchema from "./PacketSchema.js"
+import * as RoundTrip from "./RoundTrip.js"
 import * as Value from "./Value.js"
 
-// ---------------------------------------------------------------------------------------------
-// The JavaScript side: the values each wire type holds, with the encoder's checks. They are
-// the same constraints as `PacketSchema.Value` and can replace its private copies.
-// ---------------------------------------------------------------------------------------------
-
-/** A `number` an i32 holds: an integer in -2^31..2^31-1. */
-export const Int32 = Schema.Number.check(Schema.isInt32())
-
-/** A `number` a u32 holds: an integer in 0..2^32-1. */
-export const Uint32 = Schema.Number.check(Schema.isUint32())
-
-/** A `bigint` an i64 holds. */
-export const Int64 = Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: -(2n ** 63n), maximum: 2n ** 63n - 1n }))
-
-/** A `bigint` a u64 holds. */
-export const Uint64 = Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: 0n, maximum: 2n ** 64n - 1n }))
-
-/** Whether an f32 holds `n`, rounded: NaN and the infinities do, a finite number beyond the f32 range does not. */
-const isFloat32Range = (n: number): boolean => !Number.isFinite(n) || Number.isFinite(Math.fround(n))
-
-/**
- * A `number` an f32 holds once rounded to the nearest float32: any number but a finite one
- * beyond the f32 range (about ±3.4e38), which would turn into an infinity. Its arbitrary
- * gives float32 values (NaN, ±0 and the infinities included), whose round trip is exact.
- */
-export const Float32 = Schema.declare((u: unknown): u is number => typeof u === "number" && isFloat32Range(u), {
-  expected: "a number within the f32 range (about ±3.4e38)",
-  toCodecArbitrary: () =>
-    Schema.link<number>()(Schema.Number, {
-      decode: SchemaGetter.transform(Math.fround),
-      encode: SchemaGetter.passthrough()
-    })
-})
-
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/** A `string` an NCP string holds: no NUL character (it would end the string) and no lone surrogate (UTF-8 cannot hold one). */
-export const NcpString = Schema.String.check(
-  Schema.makeFilter(
-    (s: string) =>
-      s.includes("\u0000")
-        ? "an NCP string cannot hold a NUL character, which would end it on the wire"
-        : loneSurrogate.test(s)
-          ? "an NCP string cannot hold a lone surrogate, which UTF-8 cannot hold"
-          : true,
-    { expected: "a string without NUL characters or lone surrogates" }
-  )
-)
-
-/**
- * A typed array as a Schema whose arbitrary gives arrays the wire returns unchanged: element
- * counts that fill whole 4-byte words (`multiple`), elements from `element`.
- */
-const typedArray = <A extends Value.TypedArray, E>(
-  constructor: abstract new (...args: never) => A,
-  name: string,
-  element: Schema.Codec<E>,
-  from: (elements: ReadonlyArray<E>) => A,
-  multiple: number
-) =>
-  Schema.declare((u: unknown): u is A => u instanceof constructor, {
-    expected: name,
-    toCodecArbitrary: () =>
-      Schema.link<A>()(Schema.Array(element), {
-        decode: SchemaGetter.transform((elements: ReadonlyArray<E>) =>
-          from(elements.slice(0, elements.length - (elements.length % multiple)))
-        ),
-        encode: SchemaGetter.transform((array: A): ReadonlyArray<E> => Array.from(array as unknown as ArrayLike<E>))
-      })
-  })
-
-const byte = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 }))
-
-/** Bytes (`Uint8Array`, Node `Buffer`s included). */
-export const Bytes = typedArray(
-  globalThis.Uint8Array<ArrayBufferLike>,
-  "Uint8Array",
-  byte,
-  (xs) => Uint8Array.from(xs),
-  4
-)
-/** The elements of data u16. */
-export const Uint16Elements = typedArray(
-  globalThis.Uint16Array<ArrayBufferLike>,
-  "Uint16Array",
-  Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 })),
-  (xs) => Uint16Array.from(xs),
-  2
-)
-/** The elements of data u32. */
-export const Uint32Elements = typedArray(
-  globalThis.Uint32Array<ArrayBufferLike>,
-  "Uint32Array",
-  Uint32,
-  (xs) => Uint32Array.from(xs),
-  1
-)
-/** The elements of data i8. */
-export const Int8Elements = typedArray(
-  globalThis.Int8Array<ArrayBufferLike>,
-  "Int8Array",
-  Schema.Int.check(Schema.isBetween({ minimum: -128, maximum: 127 })),
-  (xs) => Int8Array.from(xs),
-  4
-)
-/** The elements of data i16. */
-export const Int16Elements = typedArray(
-  globalThis.Int16Array<ArrayBufferLike>,
-  "Int16Array",
-  Schema.Int.check(Schema.isBetween({ minimum: -32768, maximum: 32767 })),
-  (xs) => Int16Array.from(xs),
-  2
-)
-/** The elements of data i32. */
-export const Int32Elements = typedArray(
-  globalThis.Int32Array<ArrayBufferLike>,
-  "Int32Array",
-  Int32,
-  (xs) => Int32Array.from(xs),
-  1
-)
-/** The elements of data u64. */
-export const Uint64Elements = typedArray(
-  globalThis.BigUint64Array<ArrayBufferLike>,
-  "BigUint64Array",
-  Uint64,
-  (xs) => BigUint64Array.from(xs),
-  1
-)
-/** The elements of data i64. */
-export const Int64Elements = typedArray(
-  globalThis.BigInt64Array<ArrayBufferLike>,
-  "BigInt64Array",
-  Int64,
-  (xs) => BigInt64Array.from(xs),
-  1
-)
-/** The elements of data f32. */
-export const Float32Elements = typedArray(
-  globalThis.Float32Array<ArrayBufferLike>,
-  "Float32Array",
-  Schema.Number,
-  (xs) => Float32Array.from(xs),
-  1
-)
-/** The elements of data f64. */
-export const Float64Elements = typedArray(
-  globalThis.Float64Array<ArrayBufferLike>,
-  "Float64Array",
-  Schema.Number,
-  (xs) => Float64Array.from(xs),
-  1
-)
-
-// ---------------------------------------------------------------------------------------------
-// The wire side: from and to `Value`s.
-// ---------------------------------------------------------------------------------------------
-
-/** Any NCP `Value`: the encoded side of every wire schema. */
-export const AnyValue = Schema.declare((u: unknown): u is Value.Value => Value.isValue(u), {
+// The encoded side of every wire schema: any `Value`, by its type tag only. Each schema's own
+// decode then reads the payload and checks it against its payload Schema, so the deep checks of
+// `PacketSchema.Value` here would do that work twice for every param.
+const AnyValue = Schema.declare((u: unknown): u is Value.Value => Value.isValue(u), {
   expected: "an NCP value"
 })
 
@@ -260,21 +117,57 @@ const exactBigInt = (value: Value.Value): bigint | undefined => {
   return undefined
 }
 
+// A user's checks on a param (`WireSchema.i32.check(Schema.isBetween(...))`) reach the arbitrary
+// of its payload as a constraint. A filter that lets every value through carries that
+// constraint on to the payload generated from, so that generation keeps to it.
+const constrained = <S extends Schema.Top>(
+  payload: S,
+  constraint: Schema.Annotations.ToArbitrary.GenerationConstraint | undefined
+) =>
+  constraint === undefined ? payload : payload.check(Schema.makeFilter(() => true, { arbitraryConstraint: constraint }))
+
 /**
- * A wire schema: `Value`s on the encoded side, `target`'s values on the decoded side.
- * `fromValue` reads a received `Value` (or `undefined` when it holds no such value: the issue
- * says what was expected), `toValue` builds the `Value` to send from a value `target` accepted.
+ * `payload` (one of `PacketSchema`'s) generating only values whose trip over the wire is exact:
+ * each value its arbitrary gives is sent, normalized as `RoundTrip.normalizeValue` says the wire
+ * does (a `-0` integer comes back `0`, raw and small data arrays padded to whole words), and
+ * read back. Those are the fixed points of the wire, as the fast-check arbitraries' `exact`
+ * option gives. Booleans and strings (not declarations, so with no arbitrary to map) cross the
+ * wire unchanged already.
  */
-const wire = <S extends Schema.Top & { readonly DecodingServices: never; readonly EncodingServices: never }>(
-  target: S,
+const exactOnTheWire = <A>(
+  payload: Schema.Codec<A>,
+  fromValue: (value: Value.Value) => A | undefined,
+  toValue: (value: A) => Value.Value
+): Schema.Codec<A> =>
+  SchemaAST.isDeclaration(payload.ast)
+    ? payload.annotate({
+        toCodecArbitrary: ({ constraint }: Schema.Annotations.ToArbitrary.DeclarationInput<A, readonly []>) =>
+          Schema.link<A>()(constrained(payload, constraint), {
+            decode: SchemaGetter.transformOptional((generated: Option.Option<A>) =>
+              Option.flatMap(generated, (value) =>
+                Option.fromUndefinedOr(fromValue(RoundTrip.normalizeValue(toValue(value))))
+              )
+            ),
+            encode: SchemaGetter.passthrough()
+          })
+      })
+    : payload
+
+/**
+ * A wire schema: `Value`s on the encoded side, `payload`'s values on the decoded side.
+ * `fromValue` reads a received `Value` (or `undefined` when it holds no such value: the issue
+ * says what was expected), `toValue` builds the `Value` to send from a value `payload` accepted.
+ */
+const wire = <A>(
+  payload: Schema.Codec<A>,
   expected: string,
-  fromValue: (value: Value.Value) => S["Encoded"] | undefined,
-  toValue: (value: S["Encoded"]) => Value.Value
+  fromValue: (value: Value.Value) => A | undefined,
+  toValue: (value: A) => Value.Value
 ) =>
   AnyValue.pipe(
     Schema.decodeTo(
-      target,
-      SchemaTransformation.transformEffect<S["Encoded"], Value.Value>({
+      exactOnTheWire(payload, fromValue, toValue),
+      SchemaTransformation.transformEffect<A, Value.Value>({
         decode: (value: Value.Value, options: SchemaAST.ParseOptions) => {
           const decoded = fromValue(value)
           return decoded === undefined
@@ -287,36 +180,64 @@ const wire = <S extends Schema.Top & { readonly DecodingServices: never; readonl
               )
             : Effect.succeed(decoded)
         },
-        encode: (value: S["Encoded"]) => Effect.succeed(toValue(value))
+        encode: (value: A) => Effect.succeed(toValue(value))
       })
     )
   )
 
+/**
+ * A wire schema of a type that decodes from its own wire type only: strings, raw bytes and data
+ * arrays.
+ */
+const ownType = <T extends Value.Value["type"]>(
+  type: T,
+  expected: string,
+  payload: Schema.Codec<PayloadOf[T]>,
+  toValue: (value: PayloadOf[T]) => Value.Value
+) =>
+  wire(
+    payload,
+    expected,
+    // the compiler does not narrow a union by a generic tag: `type` says which member it is
+    (value) => (value.type === type ? (value.value as PayloadOf[T]) : undefined),
+    toValue
+  )
+
+/** The JavaScript value each wire type holds. */
+type PayloadOf = { readonly [V in Value.Value as V["type"]]: V["value"] }
+
 /** A signed 32-bit integer, sent as i32. */
-export const i32 = wire(Int32, "a number", exactNumber, Value.i32)
+export const i32 = wire(PacketSchema.Int32, "a number", exactNumber, Value.i32)
 
 /** An unsigned 32-bit integer, sent as u32. */
-export const u32 = wire(Uint32, "a number", exactNumber, Value.u32)
+export const u32 = wire(PacketSchema.Uint32, "a number", exactNumber, Value.u32)
 
 /** A signed 64-bit integer as a `bigint`, sent as i64. */
-export const i64 = wire(Int64, "an integer", exactBigInt, Value.i64)
+export const i64 = wire(PacketSchema.Int64, "an integer", exactBigInt, Value.i64)
 
 /** An unsigned 64-bit integer as a `bigint`, sent as u64. */
-export const u64 = wire(Uint64, "an integer", exactBigInt, Value.u64)
+export const u64 = wire(PacketSchema.Uint64, "an integer", exactBigInt, Value.u64)
 
-/** A number sent as f32, rounded to the nearest float32; a finite number beyond the f32 range fails. */
-export const f32 = wire(Float32, "a number", exactNumber, Value.f32)
+/**
+ * A number sent as f32, rounded to the nearest float32. A finite number beyond the f32 range
+ * (about ±3.4e38) fails rather than turn into an infinity; NaN and the infinities pass.
+ */
+export const f32 = wire(PacketSchema.Float32, "a number", exactNumber, Value.f32).check(
+  Schema.makeFilter(Domain.fitsFloat32, { expected: "a number within the f32 range (about ±3.4e38)" })
+)
 
 /** A number sent as f64. */
-export const f64 = wire(Schema.Number, "a number", exactNumber, Value.f64)
+export const f64 = wire(PacketSchema.Float64, "a number", exactNumber, Value.f64)
 
 /**
  * A number sent as the untyped API sends it: i32 when it is a whole number in i32 range (not
  * -0), f64 otherwise (never i64, so that it reads back as a number). For params nodes take as
  * "a number" whatever its type, such as frequencies in MHz.
  */
-export const number = wire(Schema.Number, "a number", exactNumber, (n: number) =>
-  Number.isInteger(n) && !Object.is(n, -0) && n >= -2147483648 && n <= 2147483647 ? Value.i32(n) : Value.f64(n)
+export const number = wire(PacketSchema.Float64, "a number", exactNumber, (n: number) =>
+  Number.isInteger(n) && !Object.is(n, -0) && n >= Domain.int32.minimum && n <= Domain.int32.maximum
+    ? Value.i32(n)
+    : Value.f64(n)
 )
 
 /** A boolean, sent as i32 1 or 0; decodes from a numeric 0 or 1 only. */
@@ -331,86 +252,31 @@ export const boolean = wire(
 )
 
 /** A string (no NUL, no lone surrogate), sent as string. */
-export const string = wire(
-  NcpString,
-  "a string",
-  (value) => (value.type === "string" ? value.value : undefined),
-  Value.string
-)
+export const string = ownType("string", "a string", PacketSchema.WireString, Value.string)
 
 /** Opaque bytes, sent as raw. They come back zero-padded to whole 4-byte words. */
-export const raw = wire(Bytes, "raw bytes", (value) => (value.type === "raw" ? value.value : undefined), Value.raw)
+export const raw = ownType("raw", "raw bytes", PacketSchema.Bytes, Value.raw)
 
 /** data u8. Comes back zero-padded to whole 4-byte words. */
-export const u8Array = wire(
-  Bytes,
-  "data u8",
-  (value) => (value.type === "u8[]" ? value.value : undefined),
-  Value.u8Array
-)
+export const u8Array = ownType("u8[]", "data u8", PacketSchema.Bytes, Value.u8Array)
 /** data u16. Comes back zero-padded to an even number of elements. */
-export const u16Array = wire(
-  Uint16Elements,
-  "data u16",
-  (value) => (value.type === "u16[]" ? value.value : undefined),
-  Value.u16Array
-)
+export const u16Array = ownType("u16[]", "data u16", PacketSchema.Uint16Array, Value.u16Array)
 /** data u32. */
-export const u32Array = wire(
-  Uint32Elements,
-  "data u32",
-  (value) => (value.type === "u32[]" ? value.value : undefined),
-  Value.u32Array
-)
+export const u32Array = ownType("u32[]", "data u32", PacketSchema.Uint32Array, Value.u32Array)
 /** data i8. Comes back zero-padded to whole 4-byte words. */
-export const i8Array = wire(
-  Int8Elements,
-  "data i8",
-  (value) => (value.type === "i8[]" ? value.value : undefined),
-  Value.i8Array
-)
+export const i8Array = ownType("i8[]", "data i8", PacketSchema.Int8Array, Value.i8Array)
 /** data i16. Comes back zero-padded to an even number of elements. */
-export const i16Array = wire(
-  Int16Elements,
-  "data i16",
-  (value) => (value.type === "i16[]" ? value.value : undefined),
-  Value.i16Array
-)
+export const i16Array = ownType("i16[]", "data i16", PacketSchema.Int16Array, Value.i16Array)
 /** data i32. */
-export const i32Array = wire(
-  Int32Elements,
-  "data i32",
-  (value) => (value.type === "i32[]" ? value.value : undefined),
-  Value.i32Array
-)
+export const i32Array = ownType("i32[]", "data i32", PacketSchema.Int32Array, Value.i32Array)
 /** data u64. */
-export const u64Array = wire(
-  Uint64Elements,
-  "data u64",
-  (value) => (value.type === "u64[]" ? value.value : undefined),
-  Value.u64Array
-)
+export const u64Array = ownType("u64[]", "data u64", PacketSchema.BigUint64Array, Value.u64Array)
 /** data i64. */
-export const i64Array = wire(
-  Int64Elements,
-  "data i64",
-  (value) => (value.type === "i64[]" ? value.value : undefined),
-  Value.i64Array
-)
+export const i64Array = ownType("i64[]", "data i64", PacketSchema.BigInt64Array, Value.i64Array)
 /** data f32. */
-export const f32Array = wire(
-  Float32Elements,
-  "data f32",
-  (value) => (value.type === "f32[]" ? value.value : undefined),
-  Value.f32Array
-)
+export const f32Array = ownType("f32[]", "data f32", PacketSchema.Float32Array, Value.f32Array)
 /** data f64. */
-export const f64Array = wire(
-  Float64Elements,
-  "data f64",
-  (value) => (value.type === "f64[]" ? value.value : undefined),
-  Value.f64Array
-)
+export const f64Array = ownType("f64[]", "data f64", PacketSchema.Float64Array, Value.f64Array)
 
 /**
  * A Schema of one param: its encoded side is a `Value` (or `undefined` for an optional param

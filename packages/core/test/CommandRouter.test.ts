@@ -82,7 +82,7 @@ describe("CommandRouter", () => {
       expect([wrongType.detail, wrongType.code]).toEqual(['param B: Expected a number, got string "two"', 400])
       const fraction = yield* Effect.flip(connection.request("CALC", "ADD", { A: 1.5, B: 2 }))
       assert(fraction._tag === "CommandError")
-      expect(fraction.detail).toBe("param A: Expected an integer, got f64 1.5")
+      expect(fraction.detail).toBe("param A: Expected an i32 (an integer from -2147483648 to 2147483647), got f64 1.5")
       expect(ran).toBe(0)
     }).pipe(Effect.scoped)
   )

@@ -380,6 +380,21 @@ describe("derived generators (effect/Arbitrary)", () => {
           (n) => typeof n === "bigint" && n >= 10n && n <= 20n
         ],
         [
+          "Float64 in [100, 200]",
+          PacketSchema.Float64.check(Schema.isBetween({ minimum: 100, maximum: 200 })),
+          (n) => typeof n === "number" && n >= 100 && n <= 200
+        ],
+        [
+          "Float32 in (0, 0.1), exactly float32",
+          PacketSchema.Float32.check(Schema.isGreaterThan(0), Schema.isLessThan(0.1)),
+          (n) => typeof n === "number" && n > 0 && n < 0.1 && Math.fround(n) === n
+        ],
+        [
+          "Float32 finite in [-1e-3, 1e30]",
+          PacketSchema.Float32.check(Schema.isFinite(), Schema.isBetween({ minimum: -1e-3, maximum: 1e30 })),
+          (n) => typeof n === "number" && n >= -1e-3 && n <= 1e30 && Math.fround(n) === n
+        ],
+        [
           "Float32Array of at most 2",
           PacketSchema.Float32Array.check(Schema.isMaxLength(2)),
           (a) => a instanceof Float32Array && a.length <= 2

@@ -1,4 +1,6 @@
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaParser from "effect/SchemaParser"
@@ -148,4 +150,96 @@ describe("WireSchema", () => {
       expect(back.success, name).toEqual(value)
     }
   })
+
+  it.effect("arbitrary params reach the edges of their wire type", () =>
+    Effect.gen(function* () {
+      const samples = yield* Arbitrary.sampleEffect(Arbitrary.schema(Schema.Struct(schemas)), { count: 300, seed: 1 })
+      const seen = new Set<string>()
+      const see = (edge: string, reached: boolean) => {
+        if (reached) seen.add(edge)
+      }
+      for (const sample of samples) {
+        see("i32 min", sample.i32 === -(2 ** 31))
+        see("i32 max", sample.i32 === 2 ** 31 - 1)
+        see("u32 max", sample.u32 === 2 ** 32 - 1)
+        see("i64 min", sample.i64 === -(2n ** 63n))
+        see("u64 max", sample.u64 === 2n ** 64n - 1n)
+        for (const type of ["f32", "f64", "number"] as const) {
+          const n = sample[type]
+          see(`${type} NaN`, Number.isNaN(n))
+          see(`${type} -0`, Object.is(n, -0))
+          see(`${type} Infinity`, n === Infinity)
+          see(`${type} -Infinity`, n === -Infinity)
+        }
+        see("f32 smallest subnormal", sample.f32 === 2 ** -149)
+        see("empty string", sample.string === "")
+        see("raw empty", sample.raw.length === 0)
+        see("raw one word", sample.raw.length === 4)
+        see("u16Array two elements", sample.u16Array.length === 2)
+        see("i8Array one word", sample.i8Array.length === 4)
+        see("u32Array one element", sample.u32Array.length === 1)
+        see("typed array inside its buffer", sample.f64Array.byteOffset > 0)
+      }
+      expect(
+        [
+          "i32 min",
+          "i32 max",
+          "u32 max",
+          "i64 min",
+          "u64 max",
+          ...["f32", "f64", "number"].flatMap((type) => [
+            `${type} NaN`,
+            `${type} -0`,
+            `${type} Infinity`,
+            `${type} -Infinity`
+          ]),
+          "f32 smallest subnormal",
+          "empty string",
+          "raw empty",
+          "raw one word",
+          "u16Array two elements",
+          "i8Array one word",
+          "u32Array one element",
+          "typed array inside its buffer"
+        ].filter((edge) => !seen.has(edge))
+      ).toEqual([])
+    })
+  )
+
+  it.effect("bounds added to a param are kept by its generator, without discarding", () =>
+    Effect.gen(function* () {
+      const cases: ReadonlyArray<readonly [string, Schema.Top, (sample: unknown) => boolean]> = [
+        [
+          "i32 in [1, 65536]",
+          WireSchema.i32.check(Schema.isBetween({ minimum: 1, maximum: 65536 })),
+          (n) => typeof n === "number" && n >= 1 && n <= 65536
+        ],
+        [
+          "u64 in [10, 20]",
+          WireSchema.u64.check(Schema.isBetweenBigInt({ minimum: 10n, maximum: 20n })),
+          (n) => typeof n === "bigint" && n >= 10n && n <= 20n
+        ],
+        [
+          "number in [100, 200]",
+          WireSchema.number.check(Schema.isBetween({ minimum: 100, maximum: 200 })),
+          (n) => typeof n === "number" && n >= 100 && n <= 200
+        ],
+        [
+          "f32 in (100, 200)",
+          WireSchema.f32.check(Schema.isGreaterThan(100), Schema.isLessThan(200)),
+          (n) => typeof n === "number" && n > 100 && n < 200 && Math.fround(n) === n
+        ],
+        [
+          "u8Array of at most 8",
+          WireSchema.u8Array.check(Schema.isMaxLength(8)),
+          (a) => a instanceof Uint8Array && a.length <= 8 && a.length % 4 === 0
+        ]
+      ]
+      for (const [name, schema, holds] of cases) {
+        // 200 samples allow 2000 discards: a generator that ignored the bounds would run out
+        const samples = yield* Arbitrary.sampleEffect(Arbitrary.schema(schema), { count: 200, seed: name })
+        expect(samples.every(holds), name).toBe(true)
+      }
+    })
+  )
 })

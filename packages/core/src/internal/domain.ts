@@ -99,6 +99,13 @@ export const uint64 = bigInteger(0n, 2n ** 64n - 1n, "a u64 (a bigint from 0 to 
 
 const FLOAT32_MAX = 3.4028234663852886e38
 
+/**
+ * Whether an f32 holds `n` once rounded to the nearest float32: NaN and the infinities do, a
+ * finite number beyond the f32 range (about ±3.4e38) does not, as it would round to an infinity.
+ * The encoder sends such a number as an infinity; a typed param refuses it.
+ */
+export const fitsFloat32 = (n: number): boolean => !Number.isFinite(n) || Number.isFinite(Math.fround(n))
+
 /** f32 values and data f32 elements: numbers that are exactly a float32. */
 export const float32: FloatDomain = {
   kind: "float",
@@ -168,6 +175,32 @@ export const FLOAT32_INFINITY_INDEX = 0x7f800000
 export const float32AtIndex = (index: number): number => {
   float32Bits[0] = index >= 0 ? index : (0x80000000 | (-1 - index)) >>> 0
   return float32Scratch[0] ?? 0
+}
+
+/** The index of float32 `x` (not NaN) in that order: the inverse of {@link float32AtIndex}. */
+export const float32Index = (x: number): number => {
+  float32Scratch[0] = x
+  const bits = float32Bits[0] ?? 0
+  return bits >= 0x80000000 ? -1 - (bits - 0x80000000) : bits
+}
+
+/**
+ * The first index whose float32 is at least `minimum` (above it when `exclusive`). -0 and 0 are
+ * two indexes (-1 and 0) of one number: a bound at 0 takes both or neither.
+ */
+export const float32IndexFrom = (minimum: number, exclusive: boolean): number => {
+  const nearest = Math.fround(minimum)
+  const below = nearest < minimum || (exclusive && nearest === minimum)
+  if (nearest === 0) return below ? 1 : -1
+  return below ? float32Index(nearest) + 1 : float32Index(nearest)
+}
+
+/** The last index whose float32 is at most `maximum` (below it when `exclusive`). */
+export const float32IndexTo = (maximum: number, exclusive: boolean): number => {
+  const nearest = Math.fround(maximum)
+  const above = nearest > maximum || (exclusive && nearest === maximum)
+  if (nearest === 0) return above ? -2 : 0
+  return above ? float32Index(nearest) - 1 : float32Index(nearest)
 }
 
 /** Identifier characters. */

@@ -1,11 +1,22 @@
 /**
  * The `ncp` executable: runs the command tree with Node's services.
  *
+ * Exit codes: 0 on success, and for `ncp serve` stopped by SIGINT or SIGTERM once it has shut
+ * down cleanly; 1 for a failure; 2 for a usage error; 130 for any other command interrupted.
+ *
  * @since 0.1.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import { main } from "./Cli.js"
+import * as Serve from "./commands/serve.js"
 
-main.pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+main.pipe(
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({
+    teardown: (exit, onExit) =>
+      Runtime.defaultTeardown(exit, (code) => onExit(code === 130 && Serve.shutdown.completed ? 0 : code))
+  })
+)

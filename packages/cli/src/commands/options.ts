@@ -62,6 +62,53 @@ export const seconds = (name: string, description: string) =>
     Flag.optional
   )
 
+const BYTE_UNITS: Record<string, number> = {
+  "": 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3
+}
+
+/** A number of bytes, `N` or with a binary unit: `64KiB`, `1MiB`, `2GiB` (or `k`, `m`, `g`). */
+export const parseBytes = (text: string): number | string => {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim())
+  const unit = BYTE_UNITS[match?.[2]?.toLowerCase() ?? "?"]
+  if (match === null || unit === undefined) return `"${text}" is not a number of bytes (e.g. 1048576, 512KiB, 1MiB)`
+  const bytes = Math.floor(Number(match[1]) * unit)
+  return bytes >= 1 && Number.isSafeInteger(bytes) ? bytes : `"${text}" is not a number of bytes above 0`
+}
+
+/** A number of bytes (see {@link parseBytes}). */
+export const bytes = (name: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withMetavar("BYTES"),
+    Flag.withDescription(description),
+    Flag.mapTryCatch(
+      (text) => {
+        const parsed = parseBytes(text)
+        if (typeof parsed === "string") throw new Error(parsed)
+        return parsed
+      },
+      (error) => (error instanceof Error ? error.message : String(error))
+    ),
+    Flag.optional
+  )
+
+/** A whole number above 0. */
+export const count = (name: string, description: string) =>
+  Flag.Int(name).pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription(description),
+    Flag.filter(
+      (n) => n > 0,
+      () => "a whole number above 0"
+    ),
+    Flag.optional
+  )
+
 /** The flags of a command that connects to a node. */
 export const connectionFlags = {
   tls: Flag.Boolean("tls").pipe(Flag.withDefault(false), Flag.withDescription("Connect with TLS (default port 443)")),

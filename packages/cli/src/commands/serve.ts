@@ -6,8 +6,11 @@
  * The first line of output is `listening on HOST:PORT` (with the bound port, so `--port 0`
  * can be read back); then one line per connection opened and closed. TLS comes from PEM files
  * or a fresh self-signed certificate; `--auth USER:PASS` requires those credentials in the
- * CONNECT tunnel. The server runs until interrupted (SIGINT, SIGTERM), then closes every
- * connection and exits 0.
+ * CONNECT tunnel. The limits that keep one client from taking the server down are flags
+ * (`--max-packet-bytes`, `--max-connections`, `--max-buffer-bytes`), with the library's
+ * defaults. The server runs until interrupted (SIGINT, SIGTERM); then it refuses new
+ * connections, gives the commands in flight `--shutdown-grace` seconds (5) to be answered,
+ * closes every connection and exits 0.
  *
  * @since 0.1.0
  */
@@ -15,6 +18,7 @@ import { type Connection, Server, SimulatedNode } from "@effect-ncp/core"
 import { NcpSocketServer, SelfSignedCertificate } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FileSystem from "effect/FileSystem"
@@ -23,7 +27,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as SocketServer from "effect/socket/SocketServer"
 import * as Address from "../Address.js"
-import { seconds } from "./options.js"
+import { bytes, count, seconds } from "./options.js"
 import * as Session from "./session.js"
 
 /** Where the server's TLS certificate comes from. */
@@ -42,6 +46,11 @@ export interface ServeOptions {
   /** Answer every command field with its own params instead of simulating a node. */
   readonly echo: boolean
   readonly timeoutSeconds: number | undefined
+  readonly maxPacketBytes: number | undefined
+  readonly maxConnections: number | undefined
+  /** Per connection: what its received data and its replies waiting to be written may hold. */
+  readonly maxBufferBytes: number | undefined
+  readonly shutdownGraceSeconds: number | undefined
 }
 
 /** The `serve` command, running `run` with the parsed options. */
@@ -93,7 +102,25 @@ export const make = <E, R>(run: (options: ServeOptions) => Effect.Effect<void, E
         Flag.withDefault(false),
         Flag.withDescription("Reply to every command with its own params")
       ),
-      timeout: seconds("timeout", "Network timeout in seconds, offered to clients")
+      timeout: seconds("timeout", "Network timeout in seconds, offered to clients"),
+      maxPacketBytes: bytes(
+        "max-packet-bytes",
+        "Largest packet accepted from a client (default 1MiB); a larger one gets LINK ERRO 400"
+      ),
+      maxConnections: count("max-connections", "Most connections at once (default 1024); more are refused"),
+      maxBufferBytes: bytes(
+        "max-buffer-bytes",
+        "Per connection: received data waiting for the node, and replies waiting for the client to read (default 1MiB each)"
+      ),
+      shutdownGrace: Flag.Finite("shutdown-grace").pipe(
+        Flag.withMetavar("S"),
+        Flag.withDescription("On SIGINT/SIGTERM, seconds for the commands in flight to be answered (default 5)"),
+        Flag.filter(
+          (s) => s >= 0,
+          () => "a number of seconds, 0 or more"
+        ),
+        Flag.optional
+      )
     },
     (input) =>
       run({
@@ -113,7 +140,11 @@ export const make = <E, R>(run: (options: ServeOptions) => Effect.Effect<void, E
           }
         }),
         echo: input.echo,
-        timeoutSeconds: Option.getOrUndefined(input.timeout)
+        timeoutSeconds: Option.getOrUndefined(input.timeout),
+        maxPacketBytes: Option.getOrUndefined(input.maxPacketBytes),
+        maxConnections: Option.getOrUndefined(input.maxConnections),
+        maxBufferBytes: Option.getOrUndefined(input.maxBufferBytes),
+        shutdownGraceSeconds: Option.getOrUndefined(input.shutdownGrace)
       })
   ).pipe(
     Command.validate(({ tlsCert, tlsKey, tlsSelfSigned }) => {
@@ -181,6 +212,12 @@ export const run = Effect.fn("serve.run")(function* (options: ServeOptions) {
   return yield* Server.serve(handler, {
     hello: SimulatedNode.hello,
     timeout: options.timeoutSeconds,
+    maxPacketBytes: options.maxPacketBytes,
+    maxConnections: options.maxConnections,
+    maxBufferedBytes: options.maxBufferBytes,
+    maxWriteBufferBytes: options.maxBufferBytes,
+    shutdownGrace:
+      options.shutdownGraceSeconds === undefined ? undefined : Duration.seconds(options.shutdownGraceSeconds),
     // Nodes speak NCP inside the CONNECT tunnel whenever TLS or a password is on.
     tunnel: tls !== undefined || auth !== undefined,
     authenticate:
@@ -193,9 +230,21 @@ export const run = Effect.fn("serve.run")(function* (options: ServeOptions) {
             )
   }).pipe(
     Effect.provideService(SocketServer.SocketServer, server),
-    Effect.catch((error) => Session.fail("serve", describeServerError(error)))
+    Effect.catch((error) => Session.fail("serve", describeServerError(error))),
+    // Server.serve is done shutting down when its interruption completes: a stop asked for
+    Effect.onInterrupt(() =>
+      Effect.sync(() => {
+        shutdown.completed = true
+      })
+    )
   )
 }, Effect.scoped)
+
+/**
+ * Whether a serve run was stopped (SIGINT, SIGTERM) and shut down cleanly: the process then
+ * exits 0 rather than with the code of an interrupted program (`bin.ts` reads it).
+ */
+export const shutdown = { completed: false }
 
 const describeServerError = (error: SocketServer.SocketServerError): string => {
   const cause = error.reason.cause

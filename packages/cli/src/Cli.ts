@@ -1,13 +1,15 @@
 /**
  * The `ncp` command tree and how it talks to the terminal: help and version on stdout, and
  * every usage or runtime error as one line on stderr (`ncp send: ...`), never a stack trace,
- * with a non-zero exit code.
+ * with a non-zero exit code. Log entries (warnings from the node or the protocol) go to stderr
+ * too, one line each (`Log`), so stdout carries only what the command prints.
  *
  * `bin.ts` runs {@link main} with Node's services; tests can run {@link ncp} with
  * `Command.runWith` and their own layers.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as Effect from "effect/Effect"
@@ -17,6 +19,7 @@ import * as Demo from "./commands/demo.js"
 import * as Send from "./commands/send.js"
 import * as Serve from "./commands/serve.js"
 import * as Sweep from "./commands/sweep.js"
+import * as Log from "./Log.js"
 import { Reported } from "./Reported.js"
 
 /** The version `ncp --version` prints. */
@@ -48,7 +51,8 @@ export const outputLayer = Layer.mergeAll(
 
 /**
  * Runs `ncp` with the process arguments. Commands report their own failures (`Reported`, exit
- * code 1); usage errors exit with code 2; any other CLI error is printed as one line.
+ * code 1); usage errors exit with code 2; any other CLI error is printed as one line, and so is
+ * an unexpected failure (a defect), logged at Error level with its cause.
  */
 export const main = Command.run(ncp, { version: VERSION }).pipe(
   Effect.catch((error) => {
@@ -62,5 +66,14 @@ export const main = Command.run(ncp, { version: VERSION }).pipe(
     const detail = `ncp: ${error.message}`
     return Console.error(detail).pipe(Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail }))))
   }),
-  Effect.provide(outputLayer)
+  Effect.catchCause((cause) => {
+    const failure = Cause.findErrorOption(cause)
+    if (failure._tag === "Some" && failure.value._tag === "Reported") return Effect.fail(failure.value)
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const detail = Log.causeText(cause)
+    return Effect.logError("unexpected failure", cause).pipe(
+      Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail })))
+    )
+  }),
+  Effect.provide([outputLayer, Log.layer])
 )

@@ -1,3 +1,4 @@
+import { defaultServerConditions } from "vite"
 import { defineConfig } from "vitest/config"
 
 // Vitest 5 prints failed tests with Map.groupBy, which Node 20 lacks (Node 21+): without this,
@@ -31,6 +32,13 @@ const project = (name: "core" | "node" | "cli") => ({
 })
 
 export default defineConfig({
+  // Workspace packages resolve to their TypeScript sources (the `@effect-ncp/source` condition of
+  // their `exports`), so tests need no build; the CLI tests run the built `ncp` as a process.
+  ssr: {
+    resolve: {
+      conditions: ["@effect-ncp/source", ...defaultServerConditions.filter((condition) => condition !== "module")]
+    }
+  },
   test: {
     environment: "node",
     passWithNoTests: false,

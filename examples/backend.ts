@@ -8,7 +8,8 @@
  *   npx tsx examples/backend.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, NcpCommand, SimulatedNode } from "@effect-ncp/core"
+import { Client, NcpCommand } from "@effect-ncp/core"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"

@@ -7,7 +7,8 @@
  *   npx tsx examples/time-capture.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, NcpCommand, SimulatedNode, Timestamp } from "@effect-ncp/core"
+import { Client, NcpCommand, Timestamp } from "@effect-ncp/core"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import * as Address from "@effect-ncp/cli/Address"
+ * import { Address } from "@effect-ncp/cli"
  *
  * Address.parseAddress("rfeye002301:9999") // Success({ host: "rfeye002301", port: 9999 })
  * Address.parseAddress("[fe80::1]")        // Success({ host: "fe80::1", port: undefined })

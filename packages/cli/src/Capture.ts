@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import * as Capture from "@effect-ncp/cli/Capture"
+ * import { Capture } from "@effect-ncp/cli"
  *
  * declare const bytes: Uint8Array
  * for (const event of Capture.scanCapture(bytes)) {

@@ -9,8 +9,8 @@
  *
  * @example
  * ```ts
- * import * as Chart from "@effect-ncp/cli/Chart"
- * import * as SimulatedNode from "@effect-ncp/core/SimulatedNode"
+ * import { Chart } from "@effect-ncp/cli"
+ * import { SimulatedNode } from "@effect-ncp/core/testing"
  *
  * const sweep = SimulatedNode.sweepSpectrum({ startHz: 88e6, stopHz: 108e6 })
  * console.log(Chart.spectrumChart(sweep, { startHz: 88e6, stopHz: 108e6 }))
@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import * as SimulatedNode from "@effect-ncp/core/SimulatedNode"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 
 /** Options of {@link spectrumChart}. */
 export interface SpectrumChartOptions {

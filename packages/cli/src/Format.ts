@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import * as Format from "@effect-ncp/cli/Format"
+ * import { Format } from "@effect-ncp/cli"
  *
  * console.log(Format.fieldText(reply))
  * // DSPC SWEP id 1 packet 1 at 2024-05-17T12:30:45.123456+00:00
@@ -16,8 +16,7 @@
  *
  * @since 0.1.0
  */
-import { type Connection, Json, type Value } from "@effect-ncp/core"
-import * as Timestamp from "@effect-ncp/core/Timestamp"
+import { type Connection, Json, Timestamp, type Value } from "@effect-ncp/core"
 
 /** A received field as one JSON line, the form `ncp decode` prints. */
 export const fieldJson = (field: Connection.IncomingField): string =>

@@ -14,7 +14,7 @@
  *
  * @example
  * ```ts
- * import * as Params from "@effect-ncp/cli/Params"
+ * import { Params } from "@effect-ncp/cli"
  *
  * Params.parseParam("FSTA=2400")        // Success({ name: "FSTA", value: { type: "i32", value: 2400 } })
  * Params.parseParam("GAIN:f32=-3.5")    // Success({ name: "GAIN", value: { type: "f32", value: -3.5 } })

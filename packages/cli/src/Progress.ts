@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import * as Progress from "@effect-ncp/cli/Progress"
+ * import { Progress } from "@effect-ncp/cli"
  *
  * const reply = connection.request("DSPC", "TIME", { NSMP: 1 << 20 }).pipe(
  *   Progress.withProgress("receiving the capture")

@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import * as Replies from "@effect-ncp/cli/Replies"
+ * import { Replies } from "@effect-ncp/cli"
  *
  * const sweep = Replies.readSweep(reply) // Result<Sweep, string>
  * ```

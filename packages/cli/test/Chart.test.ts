@@ -1,4 +1,4 @@
-import * as SimulatedNode from "@effect-ncp/core/SimulatedNode"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { describe, expect, it } from "vitest"
 import * as Chart from "../src/Chart.js"
 

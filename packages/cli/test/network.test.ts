@@ -25,14 +25,17 @@ const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |Er
 interface Served {
   readonly process: ChildProcess
   address: string
+  /** stdout and stderr as they arrived. */
   output: string
+  /** stderr alone. */
+  errors: string
 }
 
 /** Starts `ncp serve --port 0 ...` and waits for its first line, `listening on HOST:PORT`. */
 const serve = (args: ReadonlyArray<string>): Promise<Served> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...args], { cwd: root })
-    const served: Served = { process: child, address: "", output: "" }
+    const served: Served = { process: child, address: "", output: "", errors: "" }
     const timer = setTimeout(
       () => reject(new Error(`ncp serve ${args.join(" ")} did not start: ${served.output}`)),
       20_000
@@ -49,6 +52,7 @@ const serve = (args: ReadonlyArray<string>): Promise<Served> =>
     child.stdout.on("data", append)
     child.stderr.on("data", (chunk) => {
       served.output += String(chunk)
+      served.errors += String(chunk)
     })
     child.on("exit", (code) => reject(new Error(`ncp serve exited with ${code}: ${served.output}`)))
   })
@@ -179,6 +183,53 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(node.output).toMatch(/\nconnection from \S+\n/)
     expect(node.output).toMatch(/\nconnection from \S+ closed\n/)
+  })
+
+  it("send --json to a node that changes the timeout: only JSON lines on stdout, the warning as one stderr line", async () => {
+    // The node agrees to at most 60 s, so asking for 100 s is answered with 60 s.
+    const { status, stdout, stderr } = ncp(["send", node.address, "STAT", "RFLO", "--timeout", "100", "--json"])
+    expect(status).toBe(0)
+    expect(lines(stdout)).toHaveLength(1)
+    for (const line of lines(stdout)) expect(JSON.parse(line)).toMatchObject({ packet_type: "STAT", name: "RFLO" })
+    expect(lines(stderr)).toEqual([
+      expect.stringMatching(
+        /^ncp: warning: the node changed the timeout from 100 s to 60 s \[ncp=TimeoutChanged remote=127\.0\.0\.1:\d+ requested=100 agreed=60\]$/
+      )
+    ])
+    // The server logs its side of it on its own stderr, one line too.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(lines(node.errors)).toContainEqual(
+      expect.stringMatching(/^ncp: warning: client asked for a timeout of 100 s; using 60 s \[ncp=TimeoutChanged /)
+    )
+    expect(node.errors).not.toMatch(/\{\n/)
+  })
+
+  it("send --json and a reply carrying a WARN: the reply as JSON on stdout, the warning as one stderr line", () => {
+    const { status, stdout, stderr } = ncp([
+      "send",
+      echo.address,
+      "ABC",
+      "DEF",
+      "WARN=mind the gap",
+      "WARC=7",
+      "--json"
+    ])
+    expect(status).toBe(0)
+    expect(lines(stdout).map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({
+        packet_type: "ABC",
+        name: "DEF",
+        params: [
+          ["WARN", { type: "string", value: "mind the gap" }],
+          ["WARC", { type: "i32", value: 7 }]
+        ]
+      })
+    ])
+    expect(lines(stderr)).toEqual([
+      expect.stringMatching(
+        /^ncp: warning: ABC DEF: mind the gap \(code 7\) \[ncp=CommandWarning .*detail="mind the gap"/
+      )
+    ])
   })
 
   it("--echo answers every field with its own params", () => {

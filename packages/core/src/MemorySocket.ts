@@ -21,7 +21,7 @@
  *
  * @example
  * ```ts
- * import * as MemorySocket from "@effect-ncp/core/MemorySocket"
+ * import { MemorySocket } from "@effect-ncp/core/testing"
  * import * as Effect from "effect/Effect"
  *
  * const program = Effect.gen(function*() {

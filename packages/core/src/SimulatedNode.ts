@@ -42,7 +42,7 @@
  *
  * @example
  * ```ts
- * import { SimulatedNode } from "@effect-ncp/core"
+ * import { SimulatedNode } from "@effect-ncp/core/testing"
  * import { NcpSocketServer } from "@effect-ncp/node"
  * import * as Effect from "effect/Effect"
  * import * as SocketServer from "effect/socket/SocketServer"
@@ -461,7 +461,8 @@ export const makeHandler =
  *
  * @example
  * ```ts
- * import { Server, SimulatedNode } from "@effect-ncp/core"
+ * import { Server } from "@effect-ncp/core"
+ * import { SimulatedNode } from "@effect-ncp/core/testing"
  *
  * // The simulated node with a password.
  * const node = Server.serve(SimulatedNode.handler, {

@@ -3,6 +3,9 @@
  * Platform-neutral: values, the packet codec, stream framing, and (over `effect/socket`)
  * connections.
  *
+ * Other entry points: `@effect-ncp/core/testing` (an in-memory socket pair and a simulated
+ * node) and `@effect-ncp/core/Arbitrary` (fast-check arbitraries).
+ *
  * @since 0.1.0
  */
 export * as Bytes from "./Bytes.js"
@@ -17,13 +20,11 @@ export * as Field from "./Field.js"
 export * as Framing from "./Framing.js"
 export * as Identifier from "./Identifier.js"
 export * as Json from "./Json.js"
-export * as MemorySocket from "./MemorySocket.js"
 export * as NcpCommand from "./NcpCommand.js"
 export * as Packet from "./Packet.js"
 export * as PacketSchema from "./PacketSchema.js"
 export * as RoundTrip from "./RoundTrip.js"
 export * as Server from "./Server.js"
-export * as SimulatedNode from "./SimulatedNode.js"
 export * as Timestamp from "./Timestamp.js"
 export * as Transport from "./Transport.js"
 export * as Tunnel from "./Tunnel.js"

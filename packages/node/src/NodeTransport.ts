@@ -23,7 +23,7 @@
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Tls from "node:tls"
-import { NodeSocket } from "@effect/platform-node"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { Transport } from "@effect-ncp/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -7,7 +7,8 @@
  *
  * @since 0.1.0
  */
-import { Client, NcpCommand, SimulatedNode } from "@effect-ncp/core"
+import { Client, NcpCommand } from "@effect-ncp/core"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { Command } from "effect/cli"

@@ -14,7 +14,8 @@
  *
  * @since 0.1.0
  */
-import { type Connection, Server, SimulatedNode } from "@effect-ncp/core"
+import { type Connection, Server } from "@effect-ncp/core"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NcpSocketServer, SelfSignedCertificate } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"

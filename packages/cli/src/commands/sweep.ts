@@ -9,8 +9,8 @@
  *
  * @since 0.1.0
  */
-import { type Connection, NcpCommand, SimulatedNode } from "@effect-ncp/core"
-import * as Timestamp from "@effect-ncp/core/Timestamp"
+import { type Connection, NcpCommand, Timestamp } from "@effect-ncp/core"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"

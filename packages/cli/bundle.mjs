@@ -1,0 +1,48 @@
+// Bundles the compiled `ncp` command (dist/bin.js, from `tsc -b`) with everything it imports
+// into one ES module, dist/ncp.js. Loading one file instead of the ~290 modules of effect,
+// @effect/platform-node and our packages is what makes the command start in a fraction of a
+// second. The licenses of the bundled packages go beside it, in dist/ncp.js.LICENSES.txt.
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as esbuild from "esbuild"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const outfile = join(here, "dist/ncp.js")
+
+const result = await esbuild.build({
+  entryPoints: [join(here, "dist/bin.js")],
+  outfile,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  // CommonJS dependencies (ws) require Node built-ins; an ES module has no `require` of its own.
+  banner: {
+    js: '#!/usr/bin/env node\nimport { createRequire as __ncpCreateRequire } from "node:module";\nconst require = __ncpCreateRequire(import.meta.url);'
+  },
+  legalComments: "none",
+  metafile: true,
+  logLevel: "warning"
+})
+
+// Every package directory under node_modules that contributed code, with its license text.
+const packages = new Map()
+for (const input of Object.keys(result.metafile.inputs)) {
+  const match = /^(.*?node_modules\/(@[^/]+\/[^/]+|[^/]+))\//.exec(input)
+  if (match?.[1] !== undefined && match[2] !== undefined) packages.set(match[2], match[1])
+}
+const licenses = [...packages.entries()]
+  .sort(([a], [b]) => a.localeCompare(b))
+  .map(([name, path]) => {
+    const dir = join(process.cwd(), path)
+    const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"))
+    const file = readdirSync(dir).find((entry) => /^licen[cs]e/i.test(entry))
+    if (file === undefined) throw new Error(`${name} has no license file to ship with the bundle`)
+    return `${name} ${manifest.version} (${manifest.license})\n\n${readFileSync(join(dir, file), "utf8").trim()}\n`
+  })
+writeFileSync(
+  `${outfile}.LICENSES.txt`,
+  `dist/ncp.js bundles these packages, under these licenses:\n\n${licenses.join("\n---\n\n")}`
+)
+chmodSync(outfile, 0o755)

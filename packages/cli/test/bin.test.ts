@@ -1,24 +1,11 @@
-import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
+import { lines, ncp, noStackTrace, root } from "./ncp.js"
 
-// The real launcher, as a user runs it: `node packages/cli/bin/ncp.js ...`.
-const root = fileURLToPath(new URL("../../..", import.meta.url))
-const bin = join(root, "packages/cli/bin/ncp.js")
-
-const ncp = (args: ReadonlyArray<string>, input?: string | Uint8Array) => {
-  const result = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    input,
-    encoding: "utf8",
-    timeout: 30_000,
-    env: { ...process.env, NO_COLOR: "1" }
-  })
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
+// The built command as a process, the way a user runs it. Each test runs its own processes, so
+// the tests run concurrently.
 
 interface Vector {
   readonly name: string
@@ -39,16 +26,13 @@ const file = (name: string, content: string | Uint8Array) => {
   return path
 }
 
-const lines = (text: string) => text.split("\n").filter((line) => line !== "")
-const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |Error:|\.ts:\d+/)
-
 // multi-field: 3 fields (SWEP, TIME, NOPA); short-identifiers: 1; real-node-helo: 1; keepalive: 0.
 const good = [packet("multi-field"), packet("short-identifiers"), packet("real-node-helo"), packet("keepalive")]
 
-describe("ncp decode (subprocess)", { timeout: 30_000 }, () => {
-  it("decodes a binary capture into one JSON line per field", () => {
+describe.concurrent("ncp decode (subprocess)", { timeout: 30_000 }, () => {
+  it("decodes a binary capture into one JSON line per field", async () => {
     const path = file("good.bin", Buffer.from(good.join(""), "hex"))
-    const { status, stdout, stderr } = ncp(["decode", path])
+    const { status, stdout, stderr } = await ncp(["decode", path])
     expect(stderr).toBe("")
     expect(status).toBe(0)
     const fields = lines(stdout).map((line) => JSON.parse(line))
@@ -70,31 +54,31 @@ describe("ncp decode (subprocess)", { timeout: 30_000 }, () => {
     expect(fields[0].params[0]).toEqual(["FSTA", { type: "i32", value: 10000 }])
   })
 
-  it("decodes the same capture as hex text, from a file or standard input", () => {
+  it("decodes the same capture as hex text, from a file or standard input", async () => {
     const hex = good.join("").replace(/(.{64})/g, "$1\n")
-    const fromBinary = ncp(["decode", file("same.bin", Buffer.from(good.join(""), "hex"))]).stdout
-    const fromFile = ncp(["decode", "--hex", file("good.hex", hex)])
+    const fromBinary = (await ncp(["decode", file("same.bin", Buffer.from(good.join(""), "hex"))])).stdout
+    const fromFile = await ncp(["decode", "--hex", file("good.hex", hex)])
     expect(fromFile.status).toBe(0)
     expect(fromFile.stdout).toBe(fromBinary)
-    const fromStdin = ncp(["decode", "--hex", "-"], hex)
+    const fromStdin = await ncp(["decode", "--hex", "-"], { input: hex })
     expect(fromStdin.status).toBe(0)
     expect(fromStdin.stdout).toBe(fromBinary)
   })
 
-  it("prints one line per packet with --packets, in the vectors' packet form", () => {
-    const { status, stdout } = ncp(["decode", "--hex", "--packets"], good.join(""))
+  it("prints one line per packet with --packets, in the vectors' packet form", async () => {
+    const { status, stdout } = await ncp(["decode", "--hex", "--packets"], { input: good.join("") })
     expect(status).toBe(0)
     const packets = lines(stdout).map((line) => JSON.parse(line))
     expect(packets.map((p) => p.packet_type)).toEqual(["DSPC", "CMD", "LINK", "LINK"])
     expect(packets[3]).toMatchObject({ fields: [] })
   })
 
-  it("reports a malformed packet in the middle with its offset and still decodes the packets after it", () => {
+  it("reports a malformed packet in the middle with its offset and still decodes the packets after it", async () => {
     const first = packet("multi-field")
     const bad = malformed("bad-footer-magic")
     const capture = first + bad + packet("short-identifiers") + packet("real-node-helo")
     const badOffset = first.length / 2
-    const { status, stdout, stderr } = ncp(["decode", file("bad-footer.bin", Buffer.from(capture, "hex"))])
+    const { status, stdout, stderr } = await ncp(["decode", file("bad-footer.bin", Buffer.from(capture, "hex"))])
     expect(status).toBe(1)
     const problems = lines(stderr)
     expect(problems).toHaveLength(1)
@@ -105,11 +89,11 @@ describe("ncp decode (subprocess)", { timeout: 30_000 }, () => {
     expect(lines(stdout).map((line) => JSON.parse(line).name)).toEqual(["SWEP", "TIME", "NOPA", "AB", "HELO"])
   })
 
-  it("after a bad header magic, resumes at the next packet and says what it skipped", () => {
+  it("after a bad header magic, resumes at the next packet and says what it skipped", async () => {
     const first = packet("short-identifiers")
     const bad = malformed("bad-header-magic")
     const capture = first + bad + packet("real-node-helo")
-    const { status, stdout, stderr } = ncp(["decode", "--hex"], capture)
+    const { status, stdout, stderr } = await ncp(["decode", "--hex"], { input: capture })
     expect(status).toBe(1)
     expect(lines(stderr)).toEqual([
       expect.stringContaining(
@@ -120,7 +104,7 @@ describe("ncp decode (subprocess)", { timeout: 30_000 }, () => {
     expect(lines(stdout).map((line) => JSON.parse(line).name)).toEqual(["AB", "HELO"])
   })
 
-  it("survives every malformed vector between good packets, one stderr line each", () => {
+  it("survives every malformed vector between good packets, one stderr line each", async () => {
     // A truncated packet is only truncated at the end of a capture.
     const bad = vectors.malformed.filter((vector) => vector.name !== "truncated")
     const good = packet("short-identifiers")
@@ -130,7 +114,7 @@ describe("ncp decode (subprocess)", { timeout: 30_000 }, () => {
       offsets.push(capture.length / 2)
       capture += vector.hex + good
     }
-    const { status, stdout, stderr } = ncp(["decode", "--hex"], capture)
+    const { status, stdout, stderr } = await ncp(["decode", "--hex"], { input: capture })
     expect(status).toBe(1)
     const problems = lines(stderr)
     expect(problems).toHaveLength(bad.length)
@@ -142,35 +126,35 @@ describe("ncp decode (subprocess)", { timeout: 30_000 }, () => {
     expect(lines(stdout).every((line) => JSON.parse(line).name === "AB")).toBe(true)
   })
 
-  it("reports a capture that ends inside a packet", () => {
+  it("reports a capture that ends inside a packet", async () => {
     const capture = packet("short-identifiers") + malformed("truncated")
-    const { status, stdout, stderr } = ncp(["decode", "--hex"], capture)
+    const { status, stdout, stderr } = await ncp(["decode", "--hex"], { input: capture })
     expect(status).toBe(1)
     expect(stderr).toMatch(/^ncp decode: malformed packet at offset 76: capture ends inside a packet/)
     expect(lines(stdout)).toHaveLength(1)
   })
 
-  it("refuses text that is not hex, and a missing file, in one line", () => {
-    const notHex = ncp(["decode", "--hex"], "ddccbbaa zz")
+  it("refuses text that is not hex, and a missing file, in one line", async () => {
+    const notHex = await ncp(["decode", "--hex"], { input: "ddccbbaa zz" })
     expect(notHex.status).toBe(1)
     expect(lines(notHex.stderr)).toEqual([expect.stringMatching(/^ncp decode: standard input is not hex: /)])
-    const missing = ncp(["decode", join(dir, "no-such-file.bin")])
+    const missing = await ncp(["decode", join(dir, "no-such-file.bin")])
     expect(missing.status).toBe(1)
     expect(lines(missing.stderr)).toEqual([expect.stringMatching(/^ncp decode: cannot read .*no-such-file\.bin/)])
     noStackTrace(missing.stderr)
   })
 })
 
-describe("ncp (subprocess)", { timeout: 30_000 }, () => {
-  it("--help lists the subcommands on stdout and exits 0", () => {
-    const { status, stdout, stderr } = ncp(["--help"])
+describe.concurrent("ncp (subprocess)", { timeout: 30_000 }, () => {
+  it("--help lists the subcommands on stdout and exits 0", async () => {
+    const { status, stdout, stderr } = await ncp(["--help"])
     expect(status).toBe(0)
     expect(stderr).toBe("")
     for (const command of ["demo", "serve", "send", "sweep", "decode"]) expect(stdout).toContain(command)
   })
 
-  it("a subcommand's --help shows its flags", () => {
-    const { status, stdout } = ncp(["send", "--help"])
+  it("a subcommand's --help shows its flags", async () => {
+    const { status, stdout } = await ncp(["send", "--help"])
     expect(status).toBe(0)
     for (const flag of ["--tls", "--insecure", "--user", "--password", "--timeout", "--count", "--follow", "--json"]) {
       expect(stdout).toContain(flag)
@@ -184,8 +168,8 @@ describe("ncp (subprocess)", { timeout: 30_000 }, () => {
     [["sweep", "node1", "--start", "2e6", "--stop", "1e6"], /^ncp sweep: --stop must be above --start/],
     [["serve", "--port", "nope"], /^ncp serve: .*--port/],
     [["decode", "--bogus"], /^ncp decode: .*--bogus/]
-  ])("bad arguments %j: one clear stderr line, exit 2, no stack trace", (args, message) => {
-    const { status, stdout, stderr } = ncp(args)
+  ])("bad arguments %j: one clear stderr line, exit 2, no stack trace", async (args, message) => {
+    const { status, stdout, stderr } = await ncp(args)
     expect(status).toBe(2)
     expect(stdout).toBe("")
     expect(lines(stderr)).toHaveLength(1)
@@ -193,8 +177,8 @@ describe("ncp (subprocess)", { timeout: 30_000 }, () => {
     noStackTrace(stderr)
   })
 
-  it("a node address without a port after the colon is a usage error", () => {
-    const { status, stderr } = ncp(["send", "node1:", "STAT", "RFLO"])
+  it("a node address without a port after the colon is a usage error", async () => {
+    const { status, stderr } = await ncp(["send", "node1:", "STAT", "RFLO"])
     expect(status).toBe(2)
     expect(lines(stderr)).toEqual([expect.stringMatching(/^ncp send: address "node1:"/)])
   })

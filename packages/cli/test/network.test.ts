@@ -1,67 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createServer } from "node:net"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { exited, lines, ncp, noStackTrace, type Served, serve } from "./ncp.js"
 
-// The real launcher against real `ncp serve` processes on 127.0.0.1. One server per mode,
-// started together, reused by every test.
-const root = fileURLToPath(new URL("../../..", import.meta.url))
-const bin = join(root, "packages/cli/bin/ncp.js")
-
-const ncp = (args: ReadonlyArray<string>) => {
-  const result = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 20_000,
-    env: { ...process.env, NO_COLOR: "1" }
-  })
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
-
-const lines = (text: string) => text.split("\n").filter((line) => line !== "")
-const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |Error:|\.ts:\d+/)
-
-interface Served {
-  readonly process: ChildProcess
-  address: string
-  /** stdout and stderr as they arrived. */
-  output: string
-  /** stderr alone. */
-  errors: string
-}
-
-/** Starts `ncp serve --port 0 ...` and waits for its first line, `listening on HOST:PORT`. */
-const serve = (args: ReadonlyArray<string>): Promise<Served> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0", ...args], { cwd: root })
-    const served: Served = { process: child, address: "", output: "", errors: "" }
-    const timer = setTimeout(
-      () => reject(new Error(`ncp serve ${args.join(" ")} did not start: ${served.output}`)),
-      20_000
-    )
-    const append = (chunk: unknown) => {
-      served.output += String(chunk)
-      const first = /^listening on (\S+)\n/.exec(served.output)
-      if (served.address === "" && first?.[1] !== undefined) {
-        clearTimeout(timer)
-        served.address = first[1]
-        resolve(served)
-      }
-    }
-    child.stdout.on("data", append)
-    child.stderr.on("data", (chunk) => {
-      served.output += String(chunk)
-      served.errors += String(chunk)
-    })
-    child.on("exit", (code) => reject(new Error(`ncp serve exited with ${code}: ${served.output}`)))
-  })
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode)
-    else child.on("exit", (code) => resolve(code))
-  })
+// The built command against real `ncp serve` processes on 127.0.0.1. One server per mode,
+// started together and shared; each test runs its own clients, so the tests run concurrently.
 
 /** A port nothing listens on: bound, then closed. */
 const closedPort = () =>
@@ -91,14 +33,22 @@ afterAll(() => {
   for (const served of [node, echo, auth, tls]) served?.process.kill("SIGKILL")
 })
 
-describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, () => {
-  it("serve prints listening on HOST:PORT first", () => {
+describe.concurrent("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, () => {
+  it("serve prints listening on HOST:PORT first", async () => {
     expect(node.address).toMatch(/^127\.0\.0\.1:\d+$/)
-    expect(lines(node.output)[0]).toBe(`listening on ${node.address}`)
+    expect(lines(node.output())[0]).toBe(`listening on ${node.address}`)
   })
 
-  it("send prints the sweep reply in a readable layout", () => {
-    const { status, stdout, stderr } = ncp(["send", node.address, "DSPC", "SWEP", "FSTA=400", "FSTP=500", "BINS=64"])
+  it("send prints the sweep reply in a readable layout", async () => {
+    const { status, stdout, stderr } = await ncp([
+      "send",
+      node.address,
+      "DSPC",
+      "SWEP",
+      "FSTA=400",
+      "FSTP=500",
+      "BINS=64"
+    ])
     expect(stderr).toBe("")
     expect(status).toBe(0)
     expect(lines(stdout)[0]).toMatch(/^DSPC SWEP id \d+ packet 1 at \d{4}-/)
@@ -107,8 +57,8 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     expect(stdout).toMatch(/PDAT\s+u8\[\]\s+64 values: /)
   })
 
-  it("send --json --count 3 prints three JSON lines in the form ncp decode prints", () => {
-    const { status, stdout } = ncp([
+  it("send --json --count 3 prints three JSON lines in the form ncp decode prints", async () => {
+    const { status, stdout } = await ncp([
       "send",
       node.address,
       "DSPC",
@@ -132,19 +82,19 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     }
   })
 
-  it("send gets a time capture and a status", () => {
-    const time = ncp(["send", node.address, "DSPC", "TIME", "FCTR=2400", "NSMP=1000", "--json"])
+  it("send gets a time capture and a status", async () => {
+    const time = await ncp(["send", node.address, "DSPC", "TIME", "FCTR=2400", "NSMP=1000", "--json"])
     expect(time.status).toBe(0)
     const params = Object.fromEntries(JSON.parse(time.stdout).params)
     expect(params.DATA.type).toBe("i16[]")
     expect(params.DATA.value).toHaveLength(2000)
-    const stat = ncp(["send", node.address, "STAT", "RFLO"])
+    const stat = await ncp(["send", node.address, "STAT", "RFLO"])
     expect(stat.status).toBe(0)
     expect(stat.stdout).toMatch(/STAT\s+string\s+"OK"/)
   })
 
-  it("sweep draws a chart of the range", () => {
-    const { status, stdout, stderr } = ncp([
+  it("sweep draws a chart of the range", async () => {
+    const { status, stdout, stderr } = await ncp([
       "sweep",
       node.address,
       "--start",
@@ -161,8 +111,8 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     expect(stdout).toMatch(/108 MHz/)
   })
 
-  it("a command error from the node: one stderr line, exit 1", () => {
-    const { status, stdout, stderr } = ncp(["send", node.address, "DSPC", "NOPE"])
+  it("a command error from the node: one stderr line, exit 1", async () => {
+    const { status, stdout, stderr } = await ncp(["send", node.address, "DSPC", "NOPE"])
     expect(status).toBe(1)
     expect(stdout).toBe("")
     expect(lines(stderr)).toEqual(["ncp send: command error from the node: DSPC NOPE: Unknown command (code 400)"])
@@ -170,7 +120,7 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
 
   it("a closed port: one clear stderr line, exit 1", async () => {
     const port = await closedPort()
-    const { status, stderr } = ncp(["send", `127.0.0.1:${port}`, "STAT", "RFLO"])
+    const { status, stderr } = await ncp(["send", `127.0.0.1:${port}`, "STAT", "RFLO"])
     expect(status).toBe(1)
     expect(lines(stderr)).toEqual([
       expect.stringMatching(new RegExp(`^ncp send: 127\\.0\\.0\\.1:${port}: cannot connect`))
@@ -178,16 +128,16 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     noStackTrace(stderr)
   })
 
-  it("serve logs connections", async () => {
-    // The synchronous spawns above kept this process from reading the server's output.
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    expect(node.output).toMatch(/\nconnection from \S+\n/)
-    expect(node.output).toMatch(/\nconnection from \S+ closed\n/)
+  it("serve logs each connection, opened and closed", async () => {
+    const { status } = await ncp(["send", node.address, "STAT", "RFLO", "--json"])
+    expect(status).toBe(0)
+    await node.waitFor(/\nconnection from \S+ closed\n/)
+    expect(node.output()).toMatch(/\nconnection from \S+\n/)
   })
 
   it("send --json to a node that changes the timeout: only JSON lines on stdout, the warning as one stderr line", async () => {
     // The node agrees to at most 60 s, so asking for 100 s is answered with 60 s.
-    const { status, stdout, stderr } = ncp(["send", node.address, "STAT", "RFLO", "--timeout", "100", "--json"])
+    const { status, stdout, stderr } = await ncp(["send", node.address, "STAT", "RFLO", "--timeout", "100", "--json"])
     expect(status).toBe(0)
     expect(lines(stdout)).toHaveLength(1)
     for (const line of lines(stdout)) expect(JSON.parse(line)).toMatchObject({ packet_type: "STAT", name: "RFLO" })
@@ -197,15 +147,15 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
       )
     ])
     // The server logs its side of it on its own stderr, one line too.
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    expect(lines(node.errors)).toContainEqual(
+    await node.waitFor(/client asked for a timeout of 100 s/)
+    expect(lines(node.errors())).toContainEqual(
       expect.stringMatching(/^ncp: warning: client asked for a timeout of 100 s; using 60 s \[ncp=TimeoutChanged /)
     )
-    expect(node.errors).not.toMatch(/\{\n/)
+    expect(node.errors()).not.toMatch(/\{\n/)
   })
 
-  it("send --json and a reply carrying a WARN: the reply as JSON on stdout, the warning as one stderr line", () => {
-    const { status, stdout, stderr } = ncp([
+  it("send --json and a reply carrying a WARN: the reply as JSON on stdout, the warning as one stderr line", async () => {
+    const { status, stdout, stderr } = await ncp([
       "send",
       echo.address,
       "ABC",
@@ -232,8 +182,17 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     ])
   })
 
-  it("--echo answers every field with its own params", () => {
-    const { status, stdout } = ncp(["send", echo.address, "ABC", "DEF", "X=1", "Y=hello", "Z:f32[]=1.5,2", "--json"])
+  it("--echo answers every field with its own params", async () => {
+    const { status, stdout } = await ncp([
+      "send",
+      echo.address,
+      "ABC",
+      "DEF",
+      "X=1",
+      "Y=hello",
+      "Z:f32[]=1.5,2",
+      "--json"
+    ])
     expect(status).toBe(0)
     const field = JSON.parse(stdout)
     expect(field).toMatchObject({ packet_type: "ABC", name: "DEF" })
@@ -244,31 +203,41 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
     ])
   })
 
-  it("--auth lets the right credentials in and refuses wrong ones with an authentication error", () => {
-    const right = ncp(["send", auth.address, "STAT", "RFLO", "--user", "admin", "--password", "secret"])
+  it("--auth lets the right credentials in and refuses wrong ones with an authentication error", async () => {
+    const right = await ncp(["send", auth.address, "STAT", "RFLO", "--user", "admin", "--password", "secret"])
     expect(right.stderr).toBe("")
     expect(right.status).toBe(0)
-    const wrong = ncp(["send", auth.address, "STAT", "RFLO", "--user", "admin", "--password", "nope"])
+    const wrong = await ncp(["send", auth.address, "STAT", "RFLO", "--user", "admin", "--password", "nope"])
     expect(wrong.status).toBe(1)
     expect(lines(wrong.stderr)).toEqual([expect.stringMatching(/^ncp send: authentication refused: /)])
     // Without credentials the client waits for HELO while the node waits for the tunnel.
-    const none = ncp(["send", auth.address, "STAT", "RFLO", "--timeout", "1"])
+    const none = await ncp(["send", auth.address, "STAT", "RFLO", "--timeout", "1"])
     expect(none.status).toBe(1)
     expect(lines(none.stderr)).toEqual([expect.stringMatching(/^ncp send: timeout: .*timed out after 1 s/)])
   })
 
-  it("--tls-self-signed serves TLS that send --tls --insecure accepts and send --tls refuses", () => {
-    const insecure = ncp(["send", tls.address, "DSPC", "SWEP", "FSTA=1", "FSTP=2", "--tls", "--insecure", "--json"])
+  it("--tls-self-signed serves TLS that send --tls --insecure accepts and send --tls refuses", async () => {
+    const insecure = await ncp([
+      "send",
+      tls.address,
+      "DSPC",
+      "SWEP",
+      "FSTA=1",
+      "FSTP=2",
+      "--tls",
+      "--insecure",
+      "--json"
+    ])
     expect(insecure.stderr).toBe("")
     expect(insecure.status).toBe(0)
     expect(JSON.parse(insecure.stdout)).toMatchObject({ packet_type: "DSPC", name: "SWEP" })
-    const verified = ncp(["send", tls.address, "STAT", "RFLO", "--tls"])
+    const verified = await ncp(["send", tls.address, "STAT", "RFLO", "--tls"])
     expect(verified.status).toBe(1)
     expect(lines(verified.stderr)).toEqual([expect.stringMatching(/^ncp send: .*certificate/)])
   })
 
-  it("demo runs a node and a client in one process, draws a sweep and exits 0", () => {
-    const { status, stdout, stderr } = ncp(["demo"])
+  it("demo runs a node and a client in one process, draws a sweep and exits 0", async () => {
+    const { status, stdout, stderr } = await ncp(["demo"])
     expect(stderr).toBe("")
     expect(status).toBe(0)
     expect(stdout).toContain("88-108 MHz, 1024 bins")
@@ -276,7 +245,8 @@ describe("ncp serve and send (subprocesses on 127.0.0.1)", { timeout: 30_000 }, 
   })
 
   it("serve stops cleanly on SIGTERM", async () => {
-    echo.process.kill("SIGTERM")
-    expect(await exited(echo.process)).not.toBeNull()
+    const own = await serve(["--echo"])
+    own.process.kill("SIGTERM")
+    expect(await exited(own.process)).not.toBeNull()
   })
 })

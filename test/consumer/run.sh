@@ -83,6 +83,12 @@ if [[ "$reuse" == false ]]; then
       echo "an installed package names the repository" >&2
       exit 1
     fi
+    # fast-check is an optional peer of @effect-ncp/core/Arbitrary only: the testing entry point
+    # and the ncp command must work without it.
+    if [[ -e node_modules/fast-check ]]; then
+      echo "fast-check was installed; the consumer must run without it" >&2
+      exit 1
+    fi
   )
 fi
 

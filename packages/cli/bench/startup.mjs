@@ -1,7 +1,8 @@
 // How long `ncp` takes as a whole process, as an operator's shell sees it: `ncp --version`, and
 // `ncp send` of one command to a local `ncp serve` (connect, handshake, one request and reply,
 // exit). Runs the built command (`npm run bench:cli` builds it first); prints one JSON line per
-// case with the median, fastest and slowest of `--runs` runs after `--warmup` unmeasured ones.
+// case with the median, fastest and slowest of `--runs` runs after `--warmup` unmeasured ones,
+// and for scale the same for `node -e 0`, Node's own start on this machine at this moment.
 //
 //   node packages/cli/bench/startup.mjs [--runs 20] [--warmup 3]
 import { spawn, spawnSync } from "node:child_process"
@@ -17,9 +18,9 @@ const bin = fileURLToPath(new URL("../bin/ncp.js", import.meta.url))
 
 const seconds = (args) => {
   const started = process.hrtime.bigint()
-  const result = spawnSync(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"] })
+  const result = spawnSync(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] })
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9
-  if (result.status !== 0) throw new Error(`ncp ${args.join(" ")} exited with ${result.status}: ${result.stderr}`)
+  if (result.status !== 0) throw new Error(`node ${args.join(" ")} exited with ${result.status}: ${result.stderr}`)
   return elapsed
 }
 
@@ -52,10 +53,11 @@ const serve = () =>
     child.on("exit", (code) => reject(new Error(`ncp serve exited with ${code}`)))
   })
 
-measure("ncp --version", ["--version"])
+measure("node -e 0", ["-e", "0"])
+measure("ncp --version", [bin, "--version"])
 const { child, address } = await serve()
 try {
-  measure("ncp send STAT RFLO to ncp serve", ["send", address, "STAT", "RFLO"])
+  measure("ncp send STAT RFLO to ncp serve", [bin, "send", address, "STAT", "RFLO"])
 } finally {
   child.kill("SIGTERM")
 }

@@ -66,7 +66,7 @@ import * as Field from "./Field.js"
 import type * as Value from "./Value.js"
 import * as WireSchema from "./WireSchema.js"
 
-/** @internal */
+/** The brand every command description carries; {@link isNcpCommand} tests for it. */
 export const TypeId = "~@effect-ncp/core/NcpCommand"
 
 /** The Schema of a command's params or reply params: it encodes to a `Value` per param. */

@@ -10,10 +10,10 @@ import {
   Field,
   NcpCommand,
   type Server,
-  SimulatedNode,
   Value,
   WireSchema
 } from "../src/index.js"
+import * as SimulatedNode from "../src/SimulatedNode.js"
 import { connectToServer } from "./harness.js"
 import { capturingLogger, type LogLine } from "./util.js"
 

@@ -13,10 +13,10 @@ import {
   Field,
   NcpCommand,
   type Server,
-  SimulatedNode,
   Value,
   WireSchema
 } from "../src/index.js"
+import * as SimulatedNode from "../src/SimulatedNode.js"
 import { connectToServer } from "./harness.js"
 import { failureOf, must } from "./util.js"
 

@@ -5,7 +5,16 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
-import { Client, DecodeError, decodePacketOrThrow, Field, Framing, NcpCommand, Server, Transport } from "../src/index.js"
+import {
+  Client,
+  DecodeError,
+  decodePacketOrThrow,
+  Field,
+  Framing,
+  NcpCommand,
+  Server,
+  Transport
+} from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import * as SimulatedNode from "../src/SimulatedNode.js"
 import { must } from "./util.js"

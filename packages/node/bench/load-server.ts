@@ -18,7 +18,7 @@
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { SimulatedNode } from "@effect-ncp/core"
+import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NodeNcp } from "@effect-ncp/node"
 import * as Effect from "effect/Effect"
 import * as Echo from "./echo.js"

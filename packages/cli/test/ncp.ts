@@ -43,6 +43,10 @@ export const ncp = (
 
 export const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
+/** The `key=value` annotations at the end of an `ncp` log line (`... [ncp=TimeoutChanged requested=100]`). */
+export const logAnnotations = (line: string): ReadonlyArray<string> =>
+  /\[(.*)\]$/.exec(line)?.[1]?.match(/\w+=("(?:[^"\\]|\\.)*"|\S+)/g) ?? []
+
 export const noStackTrace = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |Error:|\.[jt]s:\d+/)
 
 export interface Served {

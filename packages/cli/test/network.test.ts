@@ -1,4 +1,7 @@
 import { createServer } from "node:net"
+import { Field } from "@effect-ncp/core"
+import { NodeNcp } from "@effect-ncp/node"
+import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { exited, lines, logAnnotations, ncp, noStackTrace, type Served, serve } from "./ncp.js"
 
@@ -249,9 +252,57 @@ describe.concurrent("ncp serve and send (subprocesses on 127.0.0.1)", { timeout:
     expect(stdout).toContain("IQ capture: 262144 samples")
   })
 
-  it("serve stops cleanly on SIGTERM and exits 0", async () => {
-    const own = await serve(["--echo"])
-    own.process.kill("SIGTERM")
+  it("serve stops cleanly on SIGTERM and on SIGINT and exits 0", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const own = await serve(["--echo"])
+      own.process.kill(signal)
+      expect(await exited(own.process)).toBe(0)
+    }
+  })
+
+  it("serve stops cleanly on SIGTERM while a client is connected, after answering its command", async () => {
+    const own = await serve(["--shutdown-grace", "5"])
+    const [host = "", port = ""] = own.address.split(":")
+    const reply = await Effect.runPromise(
+      Effect.gen(function* () {
+        const connection = yield* NodeNcp.connect({ host, port: Number(port), autoAckn: false })
+        const response = yield* connection.send("DSPC", "TIME", { NSMP: 1048576 })
+        // the node has the command (its ACKN came back): now stop it
+        expect(Field.has(yield* response.recv, "ACKN")).toBe(true)
+        own.process.kill("SIGTERM")
+        return yield* response.recv
+      }).pipe(Effect.scoped)
+    )
+    // the command in flight was answered before the server closed
+    expect(Field.get(reply, "NSMP")).toBe(1048576)
     expect(await exited(own.process)).toBe(0)
+  })
+
+  it("send --tls to a peer that accepts TCP but never answers TLS fails after --timeout instead of hanging", async () => {
+    const silent = createServer(() => {})
+    const port = await new Promise<number>((resolve) =>
+      silent.listen(0, "127.0.0.1", () => {
+        const address = silent.address()
+        resolve(typeof address === "object" && address !== null ? address.port : 1)
+      })
+    )
+    try {
+      const { status, stderr } = await ncp(["send", `127.0.0.1:${port}`, "STAT", "STAT", "--tls", "--timeout", "1"])
+      expect(status).toBe(1)
+      expect(lines(stderr)).toEqual([expect.stringMatching(/^ncp send: .*timed out connecting/)])
+    } finally {
+      silent.close()
+    }
+  })
+
+  it("serve takes its limits as flags: a packet over --max-packet-bytes gets LINK ERRO 400", async () => {
+    const own = await serve(["--echo", "--max-packet-bytes", "1KiB"])
+    try {
+      const { status, stderr } = await ncp(["send", own.address, "DSPC", "ECHO", `DATA:raw=${"00".repeat(2048)}`])
+      expect(status).toBe(1)
+      expect(lines(stderr)).toEqual([expect.stringMatching(/^ncp send: .*Bad request \(code 400\)/)])
+    } finally {
+      own.process.kill("SIGKILL")
+    }
   })
 })

@@ -21,8 +21,9 @@ if (!("groupBy" in Map)) {
   })
 }
 
-// One Vitest project per workspace package; run them all with `npm test` (`vitest run`),
-// or one with `npx vitest run --project core`.
+// One Vitest project per workspace package, and one for the examples' tests (which import the
+// packages by name, as users do); run them all with `npm test` (`vitest run`), or one with
+// `npx vitest run --project core`.
 const project = (name: "core" | "node" | "cli") => ({
   extends: true as const,
   test: {
@@ -30,6 +31,11 @@ const project = (name: "core" | "node" | "cli") => ({
     include: [`packages/${name}/test/**/*.test.ts`]
   }
 })
+const examples = {
+  extends: true as const,
+  // with the check that the README shows the example test file as it is
+  test: { name: "examples", include: ["examples/**/*.test.ts", "test/*.test.ts"] }
+}
 
 export default defineConfig({
   // Workspace packages resolve to their TypeScript sources (the `@effect-ncp/source` condition of
@@ -45,6 +51,6 @@ export default defineConfig({
     // file: a third less CPU for the suite. No test changes global or module state.
     isolate: false,
     passWithNoTests: false,
-    projects: [project("core"), project("node"), project("cli")]
+    projects: [project("core"), project("node"), project("cli"), examples]
   }
 })

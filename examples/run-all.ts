@@ -1,6 +1,6 @@
 /**
  * Runs every example (`npm run examples`), one after the other, each as its own process with a
- * time limit; fails when one fails or hangs.
+ * time limit; fails when one fails or hangs. The examples' tests (`*.test.ts`) run with `npm test`.
  */
 import { spawnSync } from "node:child_process"
 import { readdirSync } from "node:fs"
@@ -8,7 +8,9 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const examples = readdirSync(here).filter((name) => name.endsWith(".ts") && name !== "run-all.ts")
+const examples = readdirSync(here).filter(
+  (name) => name.endsWith(".ts") && !name.endsWith(".test.ts") && name !== "run-all.ts"
+)
 const tsx = join(here, "..", "node_modules", ".bin", "tsx")
 
 let failed = 0

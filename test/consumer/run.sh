@@ -5,11 +5,12 @@
 #   1. run app.mjs (plain JavaScript) against the installed `ncp serve --echo`,
 #   2. type-check consumer.ts under the strictest options, with moduleResolution nodenext
 #      (then run it) and bundler, without skipLibCheck,
-#   3. run the installed `ncp --version` and `ncp send`.
+#   3. run the installed `ncp --version` and `ncp send`,
+#   4. run examples/testing.test.ts, the README's test file (type-checked in 2), with vitest.
 #
 #   bash test/consumer/run.sh DIR           everything, in the new directory DIR
 #   bash test/consumer/run.sh --again DIR   again in DIR, on the Node first in PATH: what runs
-#                                           (1, the program of 2, 3); types do not depend on Node
+#                                           (1, the program of 2, 3, 4); types do not depend on Node
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,6 +65,7 @@ if [[ "$reuse" == false ]]; then
 
   step "install the tarballs and registry packages into $project"
   cp "$here/package.json" "$here/app.mjs" "$here/consumer.ts" "$here/tsconfig.json" "$here/tsconfig.bundler.json" "$project/"
+  cp "$repo/examples/testing.test.ts" "$project/"
   (
     cd "$project"
     # The @effect-ncp packages come from the tarballs; everything else from the registry.
@@ -84,7 +86,8 @@ if [[ "$reuse" == false ]]; then
       exit 1
     fi
     # fast-check is an optional peer of @effect-ncp/core/Arbitrary only: the testing entry point
-    # and the ncp command must work without it.
+    # (and the property tests of step 4, on effect/Arbitrary) and the ncp command must work
+    # without it. vite is pinned to 8.3 for the reason the repository's package.json pins it.
     if [[ -e node_modules/fast-check ]]; then
       echo "fast-check was installed; the consumer must run without it" >&2
       exit 1
@@ -140,5 +143,8 @@ node -e '
     throw new Error(`unexpected reply: ${lines[0]}`)
   }
 ' "$work/send.out"
+
+step "4. vitest run testing.test.ts (examples/testing.test.ts on the installed packages)"
+node_modules/.bin/vitest run testing.test.ts
 
 step "ok on node $(node --version)"

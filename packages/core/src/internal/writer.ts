@@ -1,9 +1,11 @@
 /**
  * The connection's writer: one fiber, forked in the connection's scope, drains a queue of
  * outgoing bytes into the socket's `writeAll`, the way `effect/socket` writes a channel's
- * batches. Everything queued while the fiber was busy goes in the next batch, so a fiber sending
- * many packets in a row pays one system call for them, and a request/reply exchange pays only
- * the hop to the writer fiber (a microtask: it runs on a synchronous scheduler).
+ * batches. The first write of a burst goes out at once (the fiber, woken, runs on the
+ * writer's stack), so a request/reply exchange waits for nothing; after each batch the fiber
+ * yields once to its scheduler, and what was queued meanwhile goes in the next batch, so a fiber
+ * sending many packets in a row pays one system call for most of them. The fiber runs on a
+ * synchronous scheduler, so that yield is a microtask.
  *
  * The queue is bounded in bytes: a writer waits while the bytes queued exceed the limit (one
  * write always goes through on an empty queue, however large). The batch the socket holds is
@@ -93,6 +95,9 @@ export class Outbox {
    * the `NetworkError` of a failed write, failing every waiting writer with it too.
    */
   run(writer: Socket.Writer): Effect.Effect<void, NetworkError> {
+    // After a batch, one yield to the scheduler before going idle: a fiber that goes on writing
+    // after its first write (which went out at once) fills the next batch meanwhile.
+    const settled = Effect.suspend(() => (this.chunks.length > 0 ? next : Effect.andThen(Effect.yieldNow, next)))
     const next: Effect.Effect<void, NetworkError> = Effect.suspend(() => {
       const batch = this.chunks
       if (!Arr.isReadonlyArrayNonEmpty(batch)) {
@@ -100,6 +105,8 @@ export class Outbox {
         if (this.closing) return Effect.void
         const idle = Deferred.makeUnsafe<void>()
         this.idle = idle
+        // Woken by a write, the fiber runs at once, on that writer's stack: the first write of
+        // a burst goes out without waiting for anything.
         return Effect.andThen(Deferred.await(idle), next)
       }
       this.chunks = []
@@ -112,7 +119,7 @@ export class Outbox {
         Effect.andThen(
           Effect.suspend(() => {
             this.writingSince = undefined
-            return next
+            return settled
           })
         )
       )

@@ -3,26 +3,10 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import {
-  type Client,
-  CommandRouter,
-  type Connection,
-  Field,
-  NcpCommand,
-  type Server,
-  Value,
-  WireSchema
-} from "../src/index.js"
+import { CommandRouter, type Connection, Field, NcpCommand, Value, WireSchema } from "../src/index.js"
 import * as SimulatedNode from "../src/SimulatedNode.js"
-import { connectToServer } from "./harness.js"
+import { connectClient as connect } from "./harness.js"
 import { capturingLogger, type LogLine } from "./util.js"
-
-/** A client connected to a real Server running `handler`, in memory. */
-const connect = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  clientOptions: Partial<Client.ClientOptions> = {},
-  serverOptions: Server.ServerOptions = {}
-) => Effect.map(connectToServer(handler, clientOptions, serverOptions), ({ connection }) => connection)
 
 /** Yields until `done()` holds, at most `turns` times; the test asserts on the state afterwards. */
 const settle = (done: () => boolean, turns = 1000): Effect.Effect<void> =>

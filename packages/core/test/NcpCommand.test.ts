@@ -6,26 +6,10 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import {
-  Client,
-  CommandRouter,
-  type Connection,
-  Field,
-  NcpCommand,
-  type Server,
-  Value,
-  WireSchema
-} from "../src/index.js"
+import { Client, CommandRouter, type Connection, Field, NcpCommand, Value, WireSchema } from "../src/index.js"
 import * as SimulatedNode from "../src/SimulatedNode.js"
-import { connectToServer } from "./harness.js"
+import { connectClient as connect } from "./harness.js"
 import { failureOf, must } from "./util.js"
-
-/** A client connected to a real Server running `handler`, in memory. */
-const connect = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  clientOptions: Partial<Client.ClientOptions> = {},
-  serverOptions: Server.ServerOptions = {}
-) => Effect.map(connectToServer(handler, clientOptions, serverOptions), ({ connection }) => connection)
 
 // Typed commands end to end: a real client and a real server (a CommandRouter, or a plain
 // handler where the test needs replies the Schemas would not produce) over an in-memory pair.

@@ -128,6 +128,13 @@ export const connectToServer = <E>(
     return { connection, serverFiber }
   })
 
+/** The client's connection alone, of {@link connectToServer}. */
+export const connectClient = <E>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
+  clientOptions: Partial<Client.ClientOptions> = {},
+  serverOptions: Server.ServerOptions = {}
+) => Effect.map(connectToServer(handler, clientOptions, serverOptions), ({ connection }) => connection)
+
 export const echo = (connection: Connection.Connection) =>
   connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params)))
 

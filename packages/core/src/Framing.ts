@@ -199,15 +199,6 @@ export class PacketFramer {
 }
 
 /**
- * Splits a stream of byte chunks into the bytes of whole packets, without decoding them. Fails
- * with a `DecodeError` when the framing breaks or the input ends inside a packet.
- */
-export const framePackets =
-  (options?: FramingOptions) =>
-  <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | DecodeError, R> =>
-    frame(self, options, Result.succeed)
-
-/**
  * Decodes a stream of byte chunks, split anywhere, into packets (with their decode warnings).
  * Fails with a `DecodeError` on the first packet that cannot be framed or decoded, or when the
  * input ends inside a packet; ending between packets ends the stream. A packet that takes more

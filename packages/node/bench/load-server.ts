@@ -14,13 +14,14 @@
  * Over IPC it sends `{type:"listening", port}` once it listens, and answers
  * `{type:"stats", reset}` with its memory and the event loop's delay since the last reset. The
  * effect-ncp servers run under `NodeRuntime.runMain`, so SIGTERM and SIGINT interrupt the
- * server as they interrupt `ncp serve`.
+ * server as they interrupt `ncp serve`, and a clean stop exits 0.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NodeNcp } from "@effect-ncp/node"
 import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
 import * as Echo from "./echo.js"
 import * as Raw from "./raw.js"
 
@@ -105,6 +106,8 @@ export const runServer = (args: ReadonlyArray<string>): void => {
       Effect.tap(({ port }) => Effect.sync(() => send({ type: "listening", port }))),
       Effect.andThen(Effect.never),
       Effect.scoped
-    )
+    ),
+    // SIGTERM is how the benchmark stops the server: a clean stop exits 0, as `ncp serve` does
+    { teardown: (exit, onExit) => Runtime.defaultTeardown(exit, (code) => onExit(code === 130 ? 0 : code)) }
   )
 }

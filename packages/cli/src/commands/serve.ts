@@ -111,7 +111,7 @@ export const make = <E, R>(run: (options: ServeOptions) => Effect.Effect<void, E
       maxConnections: count("max-connections", "Most connections at once (default 1024); more are refused"),
       maxBufferBytes: bytes(
         "max-buffer-bytes",
-        "Per connection: received data waiting for the node, and replies waiting for the client to read (default 1MiB each)"
+        "Per connection: received data waiting for the node, and replies waiting for the client to read (defaults 1MiB and 256KiB)"
       ),
       shutdownGrace: Flag.Finite("shutdown-grace").pipe(
         Flag.withMetavar("S"),

@@ -236,9 +236,11 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     // The writer fiber belongs to the wire (the handshake writes too); when it breaks, the
     // connection ends with its error.
     yield* Effect.forkIn(Deferred.await(wire.broken).pipe(endOnExit("writer")), scope)
+    // The error is built when the scope closes, not now: an error captures its stack trace,
+    // whose frames would keep the setup's fibers and closures alive for the connection's life.
     yield* Scope.addFinalizer(
       scope,
-      terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote }))
+      Effect.suspend(() => terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote })))
     )
 
     const failIfEnded = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> =>

@@ -82,7 +82,8 @@ export class Wire {
    * (backpressure) never counts as the peer's silence.
    */
   private waitingSinceMillis: number | undefined
-  private readonly info: Uint8Array
+  /** The packets' info bytes; `undefined` for the encoder's shared 4 zero bytes. */
+  private readonly info: Uint8Array | undefined
   private readonly decodeOptions: DecodeOptions
   private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
@@ -115,7 +116,7 @@ export class Wire {
       return Effect.ensuring(pull, stopWaiting)
     })
     this.remoteName = options.remote
-    this.info = options.info ?? new Uint8Array(4)
+    this.info = options.info
     this.outbox = new Outbox(this, clock, options.maxWriteBufferBytes ?? 1024 * 1024)
   }
 

@@ -17,6 +17,8 @@
  * server as they interrupt `ncp serve`, and a clean stop exits 0.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { SimulatedNode } from "@effect-ncp/core/testing"
 import { NodeNcp } from "@effect-ncp/node"
@@ -45,7 +47,15 @@ export type ServerMessage =
 export interface StatsRequest {
   readonly type: "stats"
   readonly reset: boolean
+  /** Collect garbage first, so that `heapUsedBytes` counts only live objects. */
+  readonly gc?: boolean | undefined
 }
+
+/** A full garbage collection, on demand (the idle phase's live heap per connection). */
+export const collectGarbage: () => void = (() => {
+  v8.setFlagsFromString("--expose-gc")
+  return vm.runInNewContext("gc")
+})()
 
 const isServerKind = (kind: string | undefined): kind is ServerKind => SERVER_KINDS.some((known) => known === kind)
 
@@ -68,6 +78,7 @@ export const runServer = (args: ReadonlyArray<string>): void => {
   loopDelay.enable()
   process.on("message", (message: StatsRequest) => {
     if (message?.type !== "stats") return
+    if (message.gc === true) collectGarbage()
     const memory = process.memoryUsage()
     send({
       type: "stats",

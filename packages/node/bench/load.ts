@@ -28,7 +28,9 @@
  *   `--idle-seconds` (8) with a LINK timeout of `--idle-timeout` (10) s, so only keep-alives
  *   (every 6 s) keep them open: how many were held (capped 200 below the open-files limit;
  *   opening stops after 200 failures in a row or `--idle-open-seconds`, 60) and are still
- *   open, and the server's RSS growth per connection.
+ *   open, and per connection the server's RSS growth (`server_bytes_per_connection`) and live
+ *   heap after a full collection (`server_heap_bytes_per_connection`; `bench_*` the same for
+ *   the clients' process).
  *
  * Latencies: each phase warms up for `--warmup-seconds` (1), then measures for `--seconds`.
  * With an attack, the window starts with it and lasts until every hostile client's first
@@ -84,7 +86,7 @@ import {
   partialPacketHead,
   runAttacker
 } from "./attacks.js"
-import { runServer, type ServerKind, type ServerMessage, type StatsRequest } from "./load-server.js"
+import { collectGarbage, runServer, type ServerKind, type ServerMessage, type StatsRequest } from "./load-server.js"
 import * as Raw from "./raw.js"
 import * as Settings from "./settings.js"
 
@@ -319,9 +321,9 @@ const startServer = async (kind: ServerKind, options: Record<string, unknown>): 
   }
 }
 
-const serverStats = async (server: ServerProcess, reset: boolean, ms: number) => {
+const serverStats = async (server: ServerProcess, reset: boolean, ms: number, gc = false) => {
   if (server.exit !== undefined || !server.child.connected) return undefined
-  const request: StatsRequest = { type: "stats", reset }
+  const request: StatsRequest = { type: "stats", reset, gc }
   server.child.send(request)
   return nextMessage(server.child, isServerStats, ms).catch(() => undefined)
 }
@@ -867,6 +869,11 @@ const runIdle = async (
     sampleMemory(server)
     const rssBefore = server.lastRssBytes
     const benchBefore = process.memoryUsage().rss
+    // Live objects alone, after a full collection on both sides: RSS also counts garbage not
+    // yet collected and heap reserved but unused, which vary from run to run.
+    const heapBefore = (await serverStats(server, false, 5000, true))?.heapUsedBytes
+    collectGarbage()
+    const benchHeapBefore = process.memoryUsage().heapUsed
     progress(`idle: opening ${target} connections`)
     honest = await effectHonest(server.port, target, config.idleTimeout, config.idleOpenSeconds * 1000)
     let closedDuringHold = 0
@@ -878,7 +885,9 @@ const runIdle = async (
     const stillOpen = honest.connected - closedDuringHold
     sampleMemory(server)
     const rssAfter = server.lastRssBytes
-    const stats = await serverStats(server, false, 1000)
+    const stats = await serverStats(server, false, 5000, true)
+    collectGarbage()
+    const benchHeapAfter = process.memoryUsage().heapUsed
     const probed = await probe(server.port, "echo")
     const aliveAtSigterm = exitOf(server) === undefined
     const shutdown = await terminate(server)
@@ -909,10 +918,16 @@ const runIdle = async (
       server_rss_mb: mib(rssAfter),
       server_peak_rss_mb: mib(server.peakRssBytes),
       server_bytes_per_connection: perConnection,
+      server_heap_bytes_per_connection:
+        heapBefore !== undefined && stats !== undefined && honest.connected > 0
+          ? Math.round((stats.heapUsedBytes - heapBefore) / honest.connected)
+          : null,
       server_loop_delay_max_ms: stats === undefined ? null : round(stats.loopDelayMaxMs),
       server_log_bytes: server.logBytes,
       bench_bytes_per_connection:
         honest.connected > 0 ? Math.round((process.memoryUsage().rss - benchBefore) / honest.connected) : null,
+      bench_heap_bytes_per_connection:
+        honest.connected > 0 ? Math.round((benchHeapAfter - benchHeapBefore) / honest.connected) : null,
       open_files_limit: fdLimit,
       ...shutdown
     }

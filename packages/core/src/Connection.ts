@@ -240,7 +240,9 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     // whose frames would keep the setup's fibers and closures alive for the connection's life.
     yield* Scope.addFinalizer(
       scope,
-      Effect.suspend(() => terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote })))
+      Effect.suspend(() =>
+        terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote }))
+      )
     )
 
     const failIfEnded = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> =>

@@ -83,6 +83,8 @@ export interface ClientOptions {
   readonly maxFieldsPerPacket?: number | undefined
   /** The most params a field may hold; more end the connection (a `TooManyParams` DecodeError). Default 4,096. */
   readonly maxParamsPerField?: number | undefined
+  /** The most params a packet may hold in all; more end the connection (a `TooManyParams` DecodeError). Default 262,144. */
+  readonly maxParamsPerPacket?: number | undefined
   /**
    * What received data may hold, in bytes: the packet being framed plus the decoded fields no
    * one has taken yet (Responses, `fields` streams, the inbox; each field counted at an
@@ -134,6 +136,7 @@ export const connect = Effect.fn("Client.connect")(function* (
       maxPacketBytes: options.maxPacketBytes,
       maxFieldsPerPacket: options.maxFieldsPerPacket,
       maxParamsPerField: options.maxParamsPerField,
+      maxParamsPerPacket: options.maxParamsPerPacket,
       maxBufferedBytes,
       maxWriteBufferBytes: options.maxWriteBufferBytes
     })

@@ -18,9 +18,11 @@
  * views the input, so this holds with `{ copy: true }` too.
  *
  * **Work.** A packet of at most `maxPacketBytes` can still hold millions of empty fields or
- * params, each costing a record. `maxFieldsPerPacket` (default 65,536) and `maxParamsPerField`
- * (default 4,096) refuse such a packet with a `TooManyFields` or `TooManyParams` error as soon
- * as the count is passed. To decode a large packet without holding the thread, use a
+ * params, each costing a record. `maxFieldsPerPacket` (default 65,536), `maxParamsPerField`
+ * (default 4,096) and `maxParamsPerPacket` (default 262,144) refuse such a packet with a
+ * `TooManyFields` or `TooManyParams` error as soon as a count is passed: 262,144 params are
+ * about 12 MB of records, which the collector handles without holding the event loop for
+ * long; the 8 million a 64 MiB packet can hold are not. To decode a large packet without holding the thread, use a
  * {@link PacketDecoder} and call `step` with a budget of work, yielding in between;
  * `decodePacket` is the same decoder run with no budget.
  *
@@ -64,6 +66,11 @@ import * as Value from "./Value.js"
 export const DEFAULT_MAX_FIELDS_PER_PACKET = 65_536
 /** The default of `maxParamsPerField`: far above the tens of params a real field holds. */
 export const DEFAULT_MAX_PARAMS_PER_FIELD = 4_096
+/**
+ * The default of `maxParamsPerPacket`: far above what a real packet holds (its data travel as
+ * arrays, one param each), and low enough that one packet's records stay near 12 MB.
+ */
+export const DEFAULT_MAX_PARAMS_PER_PACKET = 262_144
 /** How many individual warnings a `Decoded` keeps; the rest are only counted. */
 export const MAX_DECODE_WARNINGS = 16
 /**
@@ -84,6 +91,8 @@ export interface DecodeOptions {
   readonly maxFieldsPerPacket?: number | undefined
   /** The most params a field may hold; more is a `TooManyParams` error. Default 4,096. */
   readonly maxParamsPerField?: number | undefined
+  /** The most params all fields of a packet may hold together; more is a `TooManyParams` error. Default 262,144. */
+  readonly maxParamsPerPacket?: number | undefined
 }
 
 /** A decoded packet and the warnings met on the way. */
@@ -305,7 +314,9 @@ class Paused {
     readonly p: number,
     readonly params: Array<Param> | undefined,
     readonly fields: Array<Field>,
-    readonly warnings: Warnings | undefined
+    readonly warnings: Warnings | undefined,
+    // params of the packet so far, the current field's included
+    readonly packetParams: number
   ) {}
 }
 
@@ -325,6 +336,7 @@ const decodeSteps = (
   const copy = options?.copy === true
   const maxFields = options?.maxFieldsPerPacket ?? DEFAULT_MAX_FIELDS_PER_PACKET
   const maxParams = options?.maxParamsPerField ?? DEFAULT_MAX_PARAMS_PER_FIELD
+  const maxPacketParams = options?.maxParamsPerPacket ?? DEFAULT_MAX_PARAMS_PER_PACKET
   const length = bytes.length
   if (length < 12) fail("PacketTooSmall", 0, `packet too small: ${length} bytes, a packet needs at least 40`)
   // `buffer` is read once: its getter costs more than making a view from it.
@@ -365,7 +377,9 @@ const decodeSteps = (
   let fieldId: number
   let p: number
   let params: Array<Param> | undefined
+  let packetParams: number
   if (paused === undefined) {
+    packetParams = 0
     fields = []
     pos = HEADER_BYTES
     fieldEnd = -1
@@ -385,13 +399,14 @@ const decodeSteps = (
     fieldId = paused.fieldId
     p = paused.p
     params = paused.params
+    packetParams = paused.packetParams
   }
   let count = params === undefined ? 0 : params.length
   let work = 0
   for (;;) {
     if (fieldEnd < 0) {
       if (pos >= end) break
-      if (work >= budget) return new Paused(pos, -1, "", 0, 0, undefined, fields, warnings)
+      if (work >= budget) return new Paused(pos, -1, "", 0, 0, undefined, fields, warnings, packetParams)
       work++
       if (end - pos >= 8 && isLegacyFooter(view, pos)) {
         ;(warnings ??= new Warnings(base, packetType)).add("LegacyFooter", pos, undefined, undefined, 0)
@@ -442,7 +457,9 @@ const decodeSteps = (
       count = 0
     }
     while (p < fieldEnd) {
-      if (work >= budget) return new Paused(pos, fieldEnd, fieldName, fieldId, p, params, fields, warnings)
+      if (work >= budget) {
+        return new Paused(pos, fieldEnd, fieldName, fieldId, p, params, fields, warnings, packetParams)
+      }
       work++
       if (fieldEnd - p >= 8 && isLegacyFooter(view, p)) {
         ;(warnings ??= new Warnings(base, packetType)).add("LegacyFooter", p, fieldName, undefined, 0)
@@ -454,6 +471,15 @@ const decodeSteps = (
           "TooManyParams",
           p,
           `field holds more than ${maxParams} params, the limit set by maxParamsPerField`,
+          packetType,
+          fieldName
+        )
+      }
+      if (packetParams >= maxPacketParams) {
+        fail(
+          "TooManyParams",
+          p,
+          `packet holds more than ${maxPacketParams} params, the limit set by maxParamsPerPacket`,
           packetType,
           fieldName
         )
@@ -591,6 +617,7 @@ const decodeSteps = (
       }
       ;(params ??= []).push({ name: paramName, value })
       count++
+      packetParams++
       p = paramEnd
     }
     fields.push({ name: fieldName, id: fieldId, params: params ?? NO_PARAMS })

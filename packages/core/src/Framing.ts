@@ -52,7 +52,7 @@ export interface FramingOptions {
 
 /**
  * Options of {@link decodePackets}: framing, the decoder's (`copy`, `maxFieldsPerPacket`,
- * `maxParamsPerField`; offsets are counted from the start of the stream), and how much to
+ * `maxParamsPerField`, `maxParamsPerPacket`; offsets are counted from the start of the stream), and how much to
  * decode before yielding.
  */
 export interface DecodePacketsOptions extends FramingOptions, DecodeOptions {
@@ -214,6 +214,7 @@ export const decodePackets =
         copy: options?.copy,
         maxFieldsPerPacket: options?.maxFieldsPerPacket,
         maxParamsPerField: options?.maxParamsPerField,
+        maxParamsPerPacket: options?.maxParamsPerPacket,
         baseOffset: offset
       })
       return decoder.step(budget) ?? { step: () => decoder.step(budget) }

@@ -80,6 +80,8 @@ export interface ServerOptions<EA = never, RA = never> {
   readonly maxFieldsPerPacket?: number | undefined
   /** The most params a field may hold; more get `LINK ERRO 400`. Default 4,096. */
   readonly maxParamsPerField?: number | undefined
+  /** The most params a packet may hold in all; more get `LINK ERRO 400`. Default 262,144. */
+  readonly maxParamsPerPacket?: number | undefined
   /**
    * What one connection's received data may hold, in bytes: the packet being framed plus the
    * fields waiting for the handler (each counted at an estimate of its memory). When it is
@@ -216,6 +218,7 @@ const handle = <E, R, EA, RA>(
         maxPacketBytes: options.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES,
         maxFieldsPerPacket: options.maxFieldsPerPacket,
         maxParamsPerField: options.maxParamsPerField,
+        maxParamsPerPacket: options.maxParamsPerPacket,
         maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
         maxWriteBufferBytes: options.maxWriteBufferBytes ?? DEFAULT_MAX_WRITE_BUFFER_BYTES,
         totalBudget: shared.total

@@ -6,6 +6,7 @@ import * as Stream from "effect/Stream"
 import {
   DEFAULT_MAX_FIELDS_PER_PACKET,
   DEFAULT_MAX_PARAMS_PER_FIELD,
+  DEFAULT_MAX_PARAMS_PER_PACKET,
   type Decoded,
   DecodeError,
   type DecodeOptions,
@@ -223,6 +224,31 @@ describe("work limits", () => {
     const decoded = decodeOk(bytes, { maxParamsPerField: 5000 })
     expect(must(decoded.packet.fields[0]).params.length).toBe(4097)
     expect(must(decodeOk(rawPacket(fieldOfEmptyParams(4096, 0x80))).packet.fields[0]).params.length).toBe(4096)
+  })
+
+  it("params of all fields beyond maxParamsPerPacket (default 262,144) are a TooManyParams error at the first param over, in steps too", () => {
+    // 65 fields of 4,096 empty params, each field within its own limit
+    const full = Array.from({ length: 64 }, () => fieldOfEmptyParams(4096, 0x80)).flat()
+    const over = rawPacket([...full, ...fieldOfEmptyParams(4096, 0x80)])
+    const error = decodeError(over)
+    expect(error.reason).toBe("TooManyParams")
+    expect(error.offset).toBe(Packet.HEADER_BYTES + full.length * 4 + 12)
+    expect(error.message).toContain(String(DEFAULT_MAX_PARAMS_PER_PACKET))
+    expect(error.message).toContain("maxParamsPerPacket")
+    expect(decodeOk(rawPacket(full)).packet.fields.length).toBe(64)
+
+    // a small limit, counted across fields and across the pauses of a stepped decode
+    const bytes = rawPacket([...fieldOfEmptyParams(3, 0x80), ...fieldOfEmptyParams(3, 0x80)])
+    const atSixth = Packet.HEADER_BYTES + (12 + 3 * 8) + 12 + 2 * 8
+    expect([decodeError(bytes, { maxParamsPerPacket: 5 }).offset]).toEqual([atSixth])
+    expect(decodeOk(bytes, { maxParamsPerPacket: 6 }).packet.fields.length).toBe(2)
+    const decoder = new PacketDecoder(bytes, { maxParamsPerPacket: 5 })
+    let result = decoder.step(1)
+    while (result === undefined) result = decoder.step(1)
+    expect(Result.isFailure(result) ? [result.failure.reason, result.failure.offset] : "decoded").toEqual([
+      "TooManyParams",
+      atSixth
+    ])
   })
 
   it("small limits are counted exactly; legacy footers count as neither fields nor params", () => {

@@ -14,7 +14,7 @@ import { TestClock } from "effect/testing"
 import { type Connection, encodePacketOrThrow, Field, Server, Value } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import { connectScripted, scriptedClientHandshake, scriptedPeer } from "./harness.js"
-import { capturingLogger, type LogLine, must } from "./util.js"
+import { capturingLogger, failureOf, type LogLine, must } from "./util.js"
 
 const KiB = 1024
 
@@ -264,6 +264,44 @@ describe("decoding limits", () => {
       )
       const { packet } = yield* peer.readFields
       expect(Field.toRecord(must(packet.fields[0]))).toEqual({ ERRO: "Bad request", ERRC: 400 })
+    }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
+  )
+
+  it.effect(
+    "a packet with more params in all than maxParamsPerPacket gets LINK ERRO 400, each field within its own limit",
+    () =>
+      Effect.gen(function* () {
+        const { client } = yield* serveInMemory((connection) => connection.fields.pipe(Stream.runDrain), {
+          maxParamsPerPacket: 100
+        })
+        const peer = yield* client
+        const params = Array.from({ length: 60 }, () => ["P", Value.i32(0)] as const)
+        yield* peer.write(
+          encodePacketOrThrow({
+            type: "DSPC",
+            fields: [
+              { name: "ONE", id: 1, params },
+              { name: "TWO", id: 2, params }
+            ]
+          })
+        )
+        const { packet } = yield* peer.readFields
+        expect(Field.toRecord(must(packet.fields[0]))).toEqual({ ERRO: "Bad request", ERRC: 400 })
+      }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
+  )
+
+  it.effect("a client's maxParamsPerPacket ends the connection with a TooManyParams DecodeError naming it", () =>
+    Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted({ maxParamsPerPacket: 10 })
+      yield* peer.send(
+        "DSPC",
+        "MANY",
+        7,
+        Array.from({ length: 11 }, () => ["P", Value.i32(0)] as const)
+      )
+      const error = failureOf(yield* Effect.exit(connection.recv))
+      expect(error).toMatchObject({ _tag: "DecodeError", reason: "TooManyParams" })
+      expect(String((error as { message: string }).message)).toContain("maxParamsPerPacket")
     }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
   )
 

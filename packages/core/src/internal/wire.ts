@@ -39,9 +39,10 @@ import { Outbox } from "./writer.js"
 export interface WireOptions {
   readonly remote: string
   readonly maxPacketBytes?: number | undefined
-  /** Decoding limits: fields per packet, params per field (the decoder's defaults otherwise). */
+  /** Decoding limits: fields per packet, params per field and per packet (the decoder's defaults otherwise). */
   readonly maxFieldsPerPacket?: number | undefined
   readonly maxParamsPerField?: number | undefined
+  readonly maxParamsPerPacket?: number | undefined
   readonly info?: Uint8Array | undefined
   /**
    * What received data may hold before reading pauses: the packet being framed plus decoded
@@ -86,6 +87,7 @@ export class Wire {
   private readonly info: Uint8Array | undefined
   private readonly maxFieldsPerPacket: number | undefined
   private readonly maxParamsPerField: number | undefined
+  private readonly maxParamsPerPacket: number | undefined
   private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
 
   /**
@@ -105,6 +107,7 @@ export class Wire {
     this.framer = new PacketFramer({ maxPacketBytes: options.maxPacketBytes })
     this.maxFieldsPerPacket = options.maxFieldsPerPacket
     this.maxParamsPerField = options.maxParamsPerField
+    this.maxParamsPerPacket = options.maxParamsPerPacket
     this.readBudget = new ByteBudget(options.maxBufferedBytes ?? 64 * 1024 * 1024, options.totalBudget)
     // The pull, stamped for the receive-timeout watchdog.
     const stopWaiting = Effect.sync(() => {
@@ -221,6 +224,7 @@ export class Wire {
     const options: DecodeOptions = {
       maxFieldsPerPacket: this.maxFieldsPerPacket,
       maxParamsPerField: this.maxParamsPerField,
+      maxParamsPerPacket: this.maxParamsPerPacket,
       baseOffset: offset
     }
     return next.length >= STEPPED_DECODE_BYTES ? new PacketDecoder(next, options) : decodePacket(next, options)

@@ -22,9 +22,9 @@
  * (default 4,096) and `maxParamsPerPacket` (default 262,144) refuse such a packet with a
  * `TooManyFields` or `TooManyParams` error as soon as a count is passed: 262,144 params are
  * about 12 MB of records, which the collector handles without holding the event loop for
- * long; the 8 million a 64 MiB packet can hold are not. To decode a large packet without holding the thread, use a
- * {@link PacketDecoder} and call `step` with a budget of work, yielding in between;
- * `decodePacket` is the same decoder run with no budget.
+ * long; the 8 million a 64 MiB packet can hold are not. To decode a large packet without
+ * holding the thread, use a {@link PacketDecoder} and call `step` with a budget of work,
+ * yielding in between; `decodePacket` is the same decoder run with no budget.
  *
  * **Warnings.** A packet keeps at most {@link MAX_DECODE_WARNINGS} individual warnings (the
  * first ones), a count of all of them, and one {@link DecodeWarningSummary} per kind, so a

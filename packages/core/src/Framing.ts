@@ -25,6 +25,7 @@
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
@@ -245,9 +246,7 @@ const frame = <A, E, R>(
       let unfinished: Unfinished<A> | undefined
       // A packet has more steps to go: hand out what is done, or let other fibers run first.
       const pause = (out: Array<A>) =>
-        out.length > 0
-          ? Effect.succeed(out as unknown as readonly [A, ...Array<A>])
-          : Effect.andThen(Effect.yieldNow, pull)
+        Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : Effect.andThen(Effect.yieldNow, pull)
       const pull: Pull.Pull<readonly [A, ...Array<A>], E | DecodeError> = Effect.suspend(() => {
         if (failure !== undefined) return Effect.fail(failure)
         const out: Array<A> = []
@@ -278,7 +277,7 @@ const frame = <A, E, R>(
           }
           out.push(converted.success)
         }
-        if (out.length > 0) return Effect.succeed(out as unknown as readonly [A, ...Array<A>])
+        if (Arr.isArrayNonEmpty(out)) return Effect.succeed(out)
         if (failure !== undefined) return Effect.fail(failure)
         if (ended) {
           const truncated = framer.end()

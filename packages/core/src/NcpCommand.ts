@@ -395,6 +395,14 @@ export const send = <C extends Any>(
   connection: Connection.Connection,
   command: C,
   ...[params, options]: ParamsArgs<C, [options?: CallOptions]>
+): Effect.Effect<TypedResponse<Reply<C>>, ConnectionError | InvalidParams, Scope.Scope> =>
+  sendOn(connection, command, params, options)
+
+const sendOn = <C extends Any>(
+  connection: Connection.Connection,
+  command: C,
+  params: Params<C> | undefined,
+  options: CallOptions | undefined
 ): Effect.Effect<TypedResponse<Reply<C>>, ConnectionError | InvalidParams, Scope.Scope> => {
   const encoded = encodeParams(command, (params ?? {}) as Params<C>)
   if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
@@ -452,24 +460,24 @@ const acknowledgementInstead = (command: Any, field: Field.Field): InvalidReply 
  * const status = yield* NcpCommand.call(SimulatedNode.Status) // on Client.NcpClient
  * ```
  */
-export const call: {
-  <C extends Any>(
-    connection: Connection.Connection,
-    command: C,
-    ...args: ParamsArgs<C, [options?: CallOptions]>
-  ): Effect.Effect<Reply<C>, CallError>
-  <C extends Any>(
-    command: C,
-    ...args: ParamsArgs<C, [options?: CallOptions]>
-  ): Effect.Effect<Reply<C>, CallError, Client.NcpClient>
-} = ((...args: ReadonlyArray<unknown>) => {
-  if (isNcpCommand(args[0])) {
-    const [command, params, options] = args as [Any, unknown, CallOptions | undefined]
-    return Effect.flatMap(Client.NcpClient, (connection) => callOn(connection, command, params, options))
+export function call<C extends Any>(
+  connection: Connection.Connection,
+  command: C,
+  ...args: ParamsArgs<C, [options?: CallOptions]>
+): Effect.Effect<Reply<C>, CallError>
+export function call<C extends Any>(
+  command: C,
+  ...args: ParamsArgs<C, [options?: CallOptions]>
+): Effect.Effect<Reply<C>, CallError, Client.NcpClient>
+export function call(...args: ReadonlyArray<unknown>): Effect.Effect<unknown, CallError, Client.NcpClient> {
+  const [first, ...rest] = args
+  if (isNcpCommand(first)) {
+    const [params, options] = rest as [unknown, CallOptions | undefined]
+    return Effect.flatMap(Client.NcpClient, (connection) => callOn(connection, first, params, options))
   }
-  const [connection, command, params, options] = args as [Connection.Connection, Any, unknown, CallOptions | undefined]
-  return callOn(connection, command, params, options)
-}) as never
+  const [command, params, options] = rest as [Any, unknown, CallOptions | undefined]
+  return callOn(first as Connection.Connection, command, params, options)
+}
 
 /**
  * Sends a command that answers with a stream of replies and returns them, decoded, as a
@@ -485,27 +493,27 @@ export const call: {
  * )
  * ```
  */
-export const stream: {
-  <C extends AnyStream>(
-    connection: Connection.Connection,
-    command: C,
-    ...args: ParamsArgs<C, [options?: CallOptions]>
-  ): Stream.Stream<Reply<C>, CallError>
-  <C extends AnyStream>(
-    command: C,
-    ...args: ParamsArgs<C, [options?: CallOptions]>
-  ): Stream.Stream<Reply<C>, CallError, Client.NcpClient>
-} = ((...args: ReadonlyArray<unknown>) => {
+export function stream<C extends AnyStream>(
+  connection: Connection.Connection,
+  command: C,
+  ...args: ParamsArgs<C, [options?: CallOptions]>
+): Stream.Stream<Reply<C>, CallError>
+export function stream<C extends AnyStream>(
+  command: C,
+  ...args: ParamsArgs<C, [options?: CallOptions]>
+): Stream.Stream<Reply<C>, CallError, Client.NcpClient>
+export function stream(...args: ReadonlyArray<unknown>): Stream.Stream<unknown, CallError, Client.NcpClient> {
   const on = (connection: Connection.Connection, command: Any, params: unknown, options: CallOptions | undefined) =>
     Stream.unwrap(
-      Effect.map(send(connection, command, params as never, options), (response) =>
+      Effect.map(sendOn(connection, command, params, options), (response) =>
         Stream.map(response.replies, (reply) => reply.params)
       )
     )
-  if (isNcpCommand(args[0])) {
-    const [command, params, options] = args as [Any, unknown, CallOptions | undefined]
-    return Stream.unwrap(Effect.map(Client.NcpClient, (connection) => on(connection, command, params, options)))
+  const [first, ...rest] = args
+  if (isNcpCommand(first)) {
+    const [params, options] = rest as [unknown, CallOptions | undefined]
+    return Stream.unwrap(Effect.map(Client.NcpClient, (connection) => on(connection, first, params, options)))
   }
-  const [connection, command, params, options] = args as [Connection.Connection, Any, unknown, CallOptions | undefined]
-  return on(connection, command, params, options)
-}) as never
+  const [command, params, options] = rest as [Any, unknown, CallOptions | undefined]
+  return on(first as Connection.Connection, command, params, options)
+}

@@ -142,6 +142,47 @@ describe("every fiber accounted for", () => {
       expect(errorLines(lines)).toHaveLength(1)
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   })
+
+  it.effect(
+    "a writer that throws breaks the connection with one error: later writes fail with the error it ended with, logged once",
+    () => {
+      const lines: Array<LogLine> = []
+      return Effect.gen(function* () {
+        const [clientEnd, serverEnd] = yield* MemorySocket.pair()
+        // The server's writer throws from its fourth write on: after HELO, SCAR and SCON.
+        let writes = 0
+        const throwing = Socket.make({
+          reader: serverEnd.reader,
+          writer: Effect.map(serverEnd.writer, (writer) => ({
+            write: (chunk: Uint8Array | string | Socket.CloseEvent) => {
+              if (!Socket.isCloseEvent(chunk) && ++writes > 3) throw new RangeError("injected writer failure")
+              return writer.write(chunk)
+            },
+            writeAll: writer.writeAll
+          }))
+        })
+        const seen = Deferred.makeUnsafe<{ readonly write: unknown; readonly closed: unknown }>()
+        const handler = (connection: Connection.Connection) =>
+          Effect.gen(function* () {
+            const field = yield* connection.recv
+            yield* Effect.exit(field.reply({ N: 1 })) // the write that throws
+            const write = failureOf(yield* Effect.exit(field.reply({ N: 2 })))
+            const closed = yield* connection.closed
+            yield* Deferred.succeed(seen, { write, closed })
+          })
+        const serverFiber = yield* Effect.forkChild(Server.handleSocket(throwing, handler))
+        const peer = yield* scriptedPeer(clientEnd)
+        yield* scriptedClientHandshake(peer)
+        yield* peer.send("DSPC", "SWEP", 3, { N: 0 })
+        const { write, closed } = yield* Deferred.await(seen)
+        expect(closed).toMatchObject({ _tag: "ConnectionDefect" })
+        expect(write).toBe(closed)
+        yield* Fiber.join(serverFiber)
+        expect(errorLines(lines)).toHaveLength(1)
+        expect(must(errorLines(lines)[0]).annotations).toMatchObject({ ncp: "ConnectionDefect" })
+      }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
+    }
+  )
 })
 
 describe("the accept loop", () => {

@@ -319,22 +319,17 @@ export class Wire {
     return this.outbox.write(bytes)
   }
 
-  /** Completes when every byte written so far has been handed to the socket. */
-  flush(): Effect.Effect<void> {
-    return this.outbox.flush()
-  }
-
   /**
    * The writer fiber: drains the outbox into the socket until the wire closes. Its failure,
-   * or a defect, breaks the wire ({@link broken}).
+   * or a defect, breaks the wire ({@link broken}) with one error, the same one later writes
+   * fail with, so that the connection ends with the error its users see.
    */
   runWriter(writer: Socket.Writer): Effect.Effect<void> {
     return this.outbox.run(writer).pipe(
       Effect.catchCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.void
         const failure = Cause.findErrorOption(cause)
-        // Later writes fail at once rather than queue for a writer that is gone.
-        this.outbox.break(
+        const error =
           failure._tag === "Some"
             ? failure.value
             : new ConnectionDefect({
@@ -342,9 +337,14 @@ export class Wire {
                 remote: this.remoteName,
                 cause: Cause.squash(cause)
               })
-        )
-        Deferred.doneUnsafe(this.broken, Effect.failCause(cause))
-        return Effect.void
+        // Later writes fail at once rather than queue for a writer that is gone.
+        this.outbox.break(error)
+        Deferred.doneUnsafe(this.broken, Effect.fail(error))
+        return error._tag === "ConnectionDefect"
+          ? Effect.logError(error.detail, cause).pipe(
+              Effect.annotateLogs({ ncp: "ConnectionDefect", remote: this.remoteName })
+            )
+          : Effect.void
       })
     )
   }

@@ -39,8 +39,6 @@ export class Outbox {
   private idle: Deferred.Deferred<void> | undefined
   /** Writers waiting for room. */
   private waiting: Array<Deferred.Deferred<void>> = []
-  /** Fibers waiting for everything queued to be written. */
-  private flushing: Array<Deferred.Deferred<void>> = []
   private failure: NetworkError | ConnectionDefect | undefined
   private closing = false
 
@@ -48,13 +46,8 @@ export class Outbox {
     private readonly peer: Peer,
     private readonly clock: Clock.Clock,
     /** The most bytes held before writers wait. */
-    readonly limitBytes: number
+    private readonly limitBytes: number
   ) {}
-
-  /** Bytes queued, not yet handed to the socket. */
-  get pendingBytes(): number {
-    return this.heldBytes
-  }
 
   /**
    * Queues bytes (the CONNECT tunnel's text, or an encoded packet) for the writer fiber. Waits
@@ -81,27 +74,28 @@ export class Outbox {
     this.chunks.push(bytes)
     this.heldBytes += bytes.length
     this.lastSent = this.clock.currentTimeMillisUnsafe()
-    const idle = this.idle
-    if (idle !== undefined) {
-      this.idle = undefined
-      Deferred.doneUnsafe(idle, Effect.void)
-    }
+    this.wakeIdle()
     return Effect.void
   }
 
   /**
    * The writer fiber's loop: waits for bytes, hands everything queued to the socket in one
    * batch, and again. Ends when {@link close} was called and everything is written; fails with
-   * the `NetworkError` of a failed write, failing every waiting writer with it too.
+   * the `NetworkError` of a failed write (the wire then {@link break}s the outbox).
    */
   run(writer: Socket.Writer): Effect.Effect<void, NetworkError> {
     // After a batch, one yield to the scheduler before going idle: a fiber that goes on writing
     // after its first write (which went out at once) fills the next batch meanwhile.
     const settled = Effect.suspend(() => (this.chunks.length > 0 ? next : Effect.andThen(Effect.yieldNow, next)))
+    // Built once: every batch goes through them.
+    const failed = (error: Socket.SocketError) => Effect.fail(networkError(error, this.peer.remote))
+    const written = Effect.suspend(() => {
+      this.writingSince = undefined
+      return settled
+    })
     const next: Effect.Effect<void, NetworkError> = Effect.suspend(() => {
       const batch = this.chunks
       if (!Arr.isReadonlyArrayNonEmpty(batch)) {
-        this.settleFlushes()
         if (this.closing) return Effect.void
         const idle = Deferred.makeUnsafe<void>()
         this.idle = idle
@@ -114,22 +108,9 @@ export class Outbox {
       this.wakeWriters()
       this.writingSince = this.clock.currentTimeMillisUnsafe()
       const write = batch.length === 1 ? writer.write(batch[0]) : writer.writeAll(batch)
-      return write.pipe(
-        Effect.catch((error: Socket.SocketError) => this.fail(networkError(error, this.peer.remote))),
-        Effect.andThen(
-          Effect.suspend(() => {
-            this.writingSince = undefined
-            return settled
-          })
-        )
-      )
+      return write.pipe(Effect.catch(failed), Effect.andThen(written))
     })
     return next
-  }
-
-  private fail(error: NetworkError): Effect.Effect<never, NetworkError> {
-    this.break(error)
-    return Effect.fail(error)
   }
 
   /** Fails later writes with `error` (the first one given), and every writer waiting now. */
@@ -138,7 +119,6 @@ export class Outbox {
     this.chunks = []
     this.heldBytes = 0
     this.wakeWriters()
-    this.settleFlushes()
   }
 
   private wakeWriters(): void {
@@ -149,11 +129,11 @@ export class Outbox {
     for (const room of waiting) Deferred.doneUnsafe(room, Effect.void)
   }
 
-  private settleFlushes(): void {
-    const flushing = this.flushing
-    if (flushing.length === 0) return
-    this.flushing = []
-    for (const flushed of flushing) Deferred.doneUnsafe(flushed, Effect.void)
+  private wakeIdle(): void {
+    const idle = this.idle
+    if (idle === undefined) return
+    this.idle = undefined
+    Deferred.doneUnsafe(idle, Effect.void)
   }
 
   /**
@@ -163,20 +143,6 @@ export class Outbox {
   close(): void {
     this.closing = true
     this.wakeWriters()
-    const idle = this.idle
-    if (idle !== undefined) {
-      this.idle = undefined
-      Deferred.doneUnsafe(idle, Effect.void)
-    }
-  }
-
-  /** Completes once everything queued so far has been handed to the socket (or a write failed). */
-  flush(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (this.failure !== undefined || (this.heldBytes === 0 && this.writingSince === undefined)) return Effect.void
-      const flushed = Deferred.makeUnsafe<void>()
-      this.flushing.push(flushed)
-      return Deferred.await(flushed)
-    })
+    this.wakeIdle()
   }
 }

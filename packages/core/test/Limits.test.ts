@@ -4,6 +4,7 @@
  * connections, and a shutdown that ends within its grace.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -200,6 +201,26 @@ describe("shutdown", () => {
         // then the connection closed: nothing more comes
         expect(Exit.isFailure(yield* Effect.exit(peer.readFields))).toBe(true)
       }).pipe(Effect.scoped)
+  )
+
+  it.effect("during the grace, a reply to the server's own request still reaches the handler waiting for it", () =>
+    Effect.gen(function* () {
+      const answered = Deferred.makeUnsafe<number | undefined>()
+      const asking = (connection: Connection.Connection) =>
+        Effect.flatMap(connection.request("DSPC", "ASK"), (reply) =>
+          Deferred.succeed(answered, Field.get(reply, "N") as number | undefined)
+        )
+      const { client, serving } = yield* serveInMemory(asking)
+      const peer = yield* client
+      const ask = must((yield* peer.readFields).packet.fields[0])
+      expect(ask.name).toBe("ASK")
+      const stopping = yield* Effect.forkChild(Fiber.interrupt(serving))
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow
+      // the shutdown has begun: new commands are not delivered, but this is a reply
+      yield* peer.send("DSPC", "ASK", ask.id, { N: 7 })
+      expect(yield* Deferred.await(answered)).toBe(7)
+      yield* Fiber.join(stopping)
+    }).pipe(Effect.scoped)
   )
 
   it.effect("a handler that never finishes is cut off when the grace runs out", () =>

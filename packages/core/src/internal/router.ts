@@ -240,7 +240,8 @@ export class Router {
 
   /** Routes one field: `undefined` when it was delivered, an Effect only for what must wait. */
   private route(packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined {
-    if (this.stopped !== undefined) return undefined
+    // Once stopped, the inbox and the `fields` mailboxes have ended and drop what they are
+    // offered; replies to Responses still arrive.
     const config = this.config
     if (config.checkNames === true) {
       const refused = this.checkNames(packet, field)

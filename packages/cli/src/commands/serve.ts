@@ -14,9 +14,9 @@
  *
  * @since 0.1.0
  */
-import { type Connection, Server } from "@effect-ncp/core"
+import type { Connection } from "@effect-ncp/core"
 import { SimulatedNode } from "@effect-ncp/core/testing"
-import { NcpSocketServer, SelfSignedCertificate } from "@effect-ncp/node"
+import { NcpSocketServer, NodeNcp, SelfSignedCertificate } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Duration from "effect/Duration"
@@ -26,7 +26,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as SocketServer from "effect/socket/SocketServer"
+import type * as SocketServer from "effect/socket/SocketServer"
 import * as Address from "../Address.js"
 import { bytes, count, seconds } from "./options.js"
 import * as Session from "./session.js"
@@ -193,12 +193,6 @@ const readTls = Effect.fnUntraced(function* (tls: TlsSource) {
 /** Runs `ncp serve`. */
 export const run = Effect.fn("serve.run")(function* (options: ServeOptions) {
   const tls = options.tls === undefined ? undefined : yield* readTls(options.tls)
-  const server = yield* NcpSocketServer.make({ host: options.host, port: options.port, tls }).pipe(
-    Effect.catch((error) =>
-      Session.fail("serve", `cannot listen on ${options.host}:${options.port}: ${describeServerError(error)}`)
-    )
-  )
-  yield* Console.log(`listening on ${NcpSocketServer.formatAddress(server.address)}`)
   const node = options.echo ? echoHandler : SimulatedNode.handler
   const handler = (connection: Connection.Connection) =>
     Console.log(`connection from ${connection.remoteHostname}`).pipe(
@@ -210,36 +204,47 @@ export const run = Effect.fn("serve.run")(function* (options: ServeOptions) {
       )
     )
   const auth = options.auth
-  return yield* Server.serve(handler, {
-    hello: SimulatedNode.hello,
-    timeout: options.timeoutSeconds,
-    maxPacketBytes: options.maxPacketBytes,
-    maxConnections: options.maxConnections,
-    maxBufferedBytes: options.maxBufferBytes,
-    maxWriteBufferBytes: options.maxBufferBytes,
-    shutdownGrace:
-      options.shutdownGraceSeconds === undefined ? undefined : Duration.seconds(options.shutdownGraceSeconds),
-    // Nodes speak NCP inside the CONNECT tunnel whenever TLS or a password is on.
-    tunnel: tls !== undefined || auth !== undefined,
-    authenticate:
-      auth === undefined
-        ? undefined
-        : (credentials) =>
-            Effect.succeed(
-              credentials.username === auth.username &&
-                Redacted.value(credentials.password) === Redacted.value(auth.password)
-            )
-  }).pipe(
-    Effect.provideService(SocketServer.SocketServer, server),
-    Effect.catch((error) => Session.fail("serve", describeServerError(error))),
-    // Server.serve is done shutting down when its interruption completes: a stop asked for
+  // NodeNcp.make: the same listener, TLS handshake deadline and tunnel rule as the library's
+  // own servers; closing the scope (SIGINT, SIGTERM) shuts down within the grace.
+  const serving = Effect.gen(function* () {
+    const listening = yield* NodeNcp.make(handler, {
+      host: options.host,
+      port: options.port,
+      tls,
+      hello: SimulatedNode.hello,
+      timeout: options.timeoutSeconds,
+      maxPacketBytes: options.maxPacketBytes,
+      maxConnections: options.maxConnections,
+      maxBufferedBytes: options.maxBufferBytes,
+      maxWriteBufferBytes: options.maxBufferBytes,
+      shutdownGrace:
+        options.shutdownGraceSeconds === undefined ? undefined : Duration.seconds(options.shutdownGraceSeconds),
+      authenticate:
+        auth === undefined
+          ? undefined
+          : (credentials) =>
+              Effect.succeed(
+                credentials.username === auth.username &&
+                  Redacted.value(credentials.password) === Redacted.value(auth.password)
+              )
+    }).pipe(
+      Effect.catch((error) =>
+        Session.fail("serve", `cannot listen on ${options.host}:${options.port}: ${describeServerError(error)}`)
+      )
+    )
+    yield* Console.log(`listening on ${NcpSocketServer.formatAddress(listening.address)}`)
+    return yield* listening.stopped.pipe(Effect.catch((error) => Session.fail("serve", describeServerError(error))))
+  })
+  return yield* Effect.scoped(serving).pipe(
+    // The scope has closed, the grace included, when the interruption gets here: a stop asked
+    // for and carried out
     Effect.onInterrupt(() =>
       Effect.sync(() => {
         shutdown.completed = true
       })
     )
   )
-}, Effect.scoped)
+})
 
 /**
  * Whether a serve run was stopped (SIGINT, SIGTERM) and shut down cleanly: the process then

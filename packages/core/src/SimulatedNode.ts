@@ -388,11 +388,18 @@ const seedOf = (...numbers: ReadonlyArray<number>): number => {
   return seed
 }
 
-/** `data`, then `repeat - 1` more, each {@link REPEAT_INTERVAL_MILLIS} after the previous one (0: forever). */
-const repeated = <A>(data: Effect.Effect<A>, repeat: number): Stream.Stream<A> => {
-  const later = Stream.fromEffectRepeat(Effect.andThen(Effect.sleep(REPEAT_INTERVAL_MILLIS), data))
-  return Stream.concat(Stream.fromEffect(data), repeat === 0 ? later : Stream.take(later, repeat - 1))
-}
+/**
+ * `data`, then `repeat - 1` more, each {@link REPEAT_INTERVAL_MILLIS} after the previous one (0:
+ * forever). The data are generated once: their seed is the request's, so every repeat is the
+ * same, and a large capture took longer to generate than the interval.
+ */
+const repeated = <A>(data: Effect.Effect<A>, repeat: number): Stream.Stream<A> =>
+  Stream.unwrap(
+    Effect.map(data, (value) => {
+      const later = Stream.fromEffectRepeat(Effect.as(Effect.sleep(REPEAT_INTERVAL_MILLIS), value))
+      return Stream.concat(Stream.succeed(value), repeat === 0 ? later : Stream.take(later, repeat - 1))
+    })
+  )
 
 /**
  * The simulated node's router, for a connection opened at `openedAt` (epoch millis, Clock):

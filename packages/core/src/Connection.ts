@@ -37,15 +37,7 @@ import { ConnectionClosed, ConnectionDefect, type ConnectionError, NetworkTimeou
 import type * as Field from "./Field.js"
 import { keepAlive, watchdog } from "./internal/liveness.js"
 import type { Mailbox } from "./internal/mailbox.js"
-import {
-  fromItem,
-  type Item,
-  itemMatches,
-  Router,
-  type RouterConfig,
-  type Sent,
-  streamItems
-} from "./internal/router.js"
+import { type Item, itemMatches, Router, type RouterConfig, type Sent, streamItems } from "./internal/router.js"
 import { syncScheduler, type Wire } from "./internal/wire.js"
 import type * as Timestamp from "./Timestamp.js"
 
@@ -171,15 +163,6 @@ export interface ConnectionConfig extends RouterConfig {
   readonly beforeEnd?: ((error: ConnectionError) => Effect.Effect<void>) | undefined
 }
 
-/**
- * Assembles an open connection on a wire whose handshake is done: routing, the reader, keep-alive
- * and the receive timeout. Everything lives in `scope`; closing it closes the connection. Client
- * and Server call it; users get connections from them.
- *
- * Every fiber forked here ends the connection on any exit but an interruption (which only the
- * scope's closing causes): a typed failure ends it with that error, a defect with a
- * `ConnectionDefect` carrying the cause, logged once at Error level.
- */
 /** An open connection, and what its server does with it when it shuts down. */
 export interface Opened {
   readonly connection: Connection
@@ -191,6 +174,15 @@ export interface Opened {
   readonly stopReceiving: (reason: ConnectionClosed) => void
 }
 
+/**
+ * Assembles an open connection on a wire whose handshake is done: routing, the reader, keep-alive
+ * and the receive timeout. Everything lives in `scope`; closing it closes the connection. Client
+ * and Server call it; users get connections from them.
+ *
+ * Every fiber forked here ends the connection on any exit but an interruption (which only the
+ * scope's closing causes): a typed failure ends it with that error, a defect with a
+ * `ConnectionDefect` carrying the cause, logged once at Error level.
+ */
 export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Opened> =>
   Effect.gen(function* () {
     const router = new Router(wire, config)
@@ -200,6 +192,7 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     const ending = (error: ConnectionError) =>
       Effect.andThen(
         config.beforeEnd === undefined ? terminate(error) : Effect.andThen(config.beforeEnd(error), terminate(error)),
+        // detached: the fiber ending the connection may itself live in `scope`
         Effect.forkDetach(Scope.close(scope, Exit.void))
       )
     const endOnExit =
@@ -245,12 +238,8 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       )
     )
 
-    const failIfEnded = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> =>
-      Effect.suspend((): Effect.Effect<A, E | ConnectionError, R> => {
-        const terminal = router.terminated
-        return terminal === undefined ? effect : Effect.fail(terminal)
-      })
-
+    const defaultDeadline =
+      config.requestTimeout === undefined ? undefined : Duration.fromInputUnsafe(config.requestTimeout)
     /** `take` under the reply deadline, if there is one. */
     const withDeadline = (
       take: Effect.Effect<IncomingField, ConnectionError>,
@@ -258,9 +247,8 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       fieldName: string,
       timeout: Duration.Input | undefined
     ): Effect.Effect<IncomingField, ConnectionError> => {
-      const deadline = timeout ?? config.requestTimeout
-      if (deadline === undefined) return take
-      const duration = Duration.fromInputUnsafe(deadline)
+      const duration = timeout === undefined ? defaultDeadline : Duration.fromInputUnsafe(timeout)
+      if (duration === undefined) return take
       return Effect.timeoutOrElse(take, {
         duration,
         orElse: () =>
@@ -286,10 +274,10 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
         packetType,
         fieldName: name,
         fieldId: id,
-        recv: withDeadline(Effect.flatMap(mailbox.take(), fromItem), packetType, name, timeout),
+        recv: withDeadline(Effect.flatMap(mailbox.take(), Effect.fromResult), packetType, name, timeout),
         recvField: (fieldName) =>
           withDeadline(
-            Effect.flatMap(mailbox.take(itemMatches(packetType, fieldName)), fromItem),
+            Effect.flatMap(mailbox.take(itemMatches(packetType, fieldName)), Effect.fromResult),
             packetType,
             fieldName,
             timeout
@@ -334,24 +322,24 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       sendPacket,
       // send + recv without a Scope: the hot path of request/reply clients.
       request: (packetType, fieldName, params = {}, options) =>
-        failIfEnded(
-          Effect.suspend(() => {
-            const id = config.nextFieldId()
-            const sent: Sent = [[fieldName, id]]
-            const mailbox = router.register(packetType, sent)
-            return wire
-              .writePacket(packetType, [{ name: fieldName, id, params }])
-              .pipe(
-                Effect.andThen(
-                  withDeadline(Effect.flatMap(mailbox.take(), fromItem), packetType, fieldName, options?.timeout)
-                ),
-                Effect.ensuring(Effect.sync(() => router.unregister(sent, mailbox)))
-              )
-          })
-        ),
-      recv: Effect.flatMap(router.inbox.take(), fromItem),
+        Effect.suspend(() => {
+          const terminal = router.terminated
+          if (terminal !== undefined) return Effect.fail(terminal)
+          const id = config.nextFieldId()
+          const sent: Sent = [[fieldName, id]]
+          const mailbox = router.register(packetType, sent)
+          return wire
+            .writePacket(packetType, [{ name: fieldName, id, params }])
+            .pipe(
+              Effect.andThen(
+                withDeadline(Effect.flatMap(mailbox.take(), Effect.fromResult), packetType, fieldName, options?.timeout)
+              ),
+              Effect.ensuring(Effect.sync(() => router.unregister(sent, mailbox)))
+            )
+        }),
+      recv: Effect.flatMap(router.inbox.take(), Effect.fromResult),
       recvField: (packetType, fieldName) =>
-        Effect.flatMap(router.inbox.take(itemMatches(packetType, fieldName)), fromItem),
+        Effect.flatMap(router.inbox.take(itemMatches(packetType, fieldName)), Effect.fromResult),
       fields: router.fields,
       close: Scope.close(scope, Exit.void),
       closed: Deferred.await(router.ended)

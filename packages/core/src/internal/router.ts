@@ -66,17 +66,10 @@ export interface RouterConfig {
 const FIELD_COST = 256
 const PARAM_COST = 64
 
-/** The estimated bytes a decoded field holds while it waits in a mailbox. */
-export const fieldCost = (field: Field.Field): number => {
-  let cost = FIELD_COST
-  const params = field.params
-  for (let i = 0; i < params.length; i++) {
-    const value = (params[i] as Field.Param).value
-    const v = value.value
-    cost += PARAM_COST + (typeof v === "string" ? v.length * 2 : typeof v === "object" ? v.byteLength : 0)
-  }
-  return cost
-}
+// What `route` needs to know of a field's params, found in one pass over them.
+const HAS_ACKN = 1
+const HAS_ERROR = 2
+const HAS_WARNING = 4
 
 /** Sent fields a Response waits for: name and id of each. */
 export type Sent = ReadonlyArray<readonly [name: string, id: number]>
@@ -88,9 +81,6 @@ interface Registration {
   readonly name: string
   readonly mailbox: Mailbox<Item, ConnectionError>
 }
-
-export const fromItem = (item: Item): Effect.Effect<Received, ConnectionError> =>
-  Result.isSuccess(item) ? Effect.succeed(item.success) : Effect.fail(item.failure)
 
 /** Whether an item is a reply (or an error reply) to this packet type and field name. */
 export const itemMatches = (packetType: string, name: string) => (item: Item) =>
@@ -256,30 +246,51 @@ export class Router {
       return undefined
     }
     if (config.autoWarn && field.name === "WARN") return this.logWarning(packet.type, field)
-    if (config.autoAckn && Field.has(field, "ACKN")) return undefined
+    // One pass over the params: the names routing looks for, and the estimated bytes the field
+    // holds while it waits in a mailbox (its objects beyond the bytes of its values).
+    let found = 0
+    let cost = FIELD_COST
+    const params = field.params
+    for (let i = 0; i < params.length; i++) {
+      const param = params[i] as Field.Param
+      switch (param.name) {
+        case "ACKN":
+          found |= HAS_ACKN
+          break
+        case "ERRO":
+        case "ERRC":
+          found |= HAS_ERROR
+          break
+        case "WARN":
+        case "WARC":
+          found |= HAS_WARNING
+      }
+      const v = param.value.value
+      cost += PARAM_COST + (typeof v === "string" ? v.length * 2 : typeof v === "object" ? v.byteLength : 0)
+    }
+    if (config.autoAckn && (found & HAS_ACKN) !== 0) return undefined
     const received = this.incoming(packet, field)
     const item: Item =
-      config.autoErro && (Field.has(field, "ERRO") || Field.has(field, "ERRC"))
+      config.autoErro && (found & HAS_ERROR) !== 0
         ? Result.fail(CommandError.fromField(packet.type, field))
         : Result.succeed(received)
     // A warning is logged before the field is delivered, as it comes first on the wire.
-    if (config.autoWarn && (Field.has(field, "WARN") || Field.has(field, "WARC"))) {
+    if (config.autoWarn && (found & HAS_WARNING) !== 0) {
       return Effect.andThen(
         this.logWarning(packet.type, field),
-        Effect.suspend(() => this.deliver(packet, field, received, item) ?? Effect.void)
+        Effect.suspend(() => this.deliver(packet, received, item, cost) ?? Effect.void)
       )
     }
-    return this.deliver(packet, field, received, item)
+    return this.deliver(packet, received, item, cost)
   }
 
-  private deliver(packet: Packet, field: Field.Field, received: Received, item: Item): Effect.Effect<void> | undefined {
-    const cost = fieldCost(field)
+  private deliver(packet: Packet, received: Received, item: Item, cost: number): Effect.Effect<void> | undefined {
     let waits: Array<Effect.Effect<void>> | undefined
     let claimed = false
-    const registered = this.responses.get(field.id)
+    const registered = this.responses.get(received.id)
     if (registered !== undefined) {
       for (const registration of registered) {
-        if (registration.packetType === packet.type && registration.name === field.name) {
+        if (registration.packetType === packet.type && registration.name === received.name) {
           claimed = true
           const wait = registration.mailbox.offerNow(item, cost)
           if (wait !== undefined) (waits ??= []).push(wait)
@@ -428,7 +439,7 @@ export class Router {
     Effect.map(this.subscribe, (mailbox) => {
       // Fields that arrived before the stream started come first.
       const queued = this.inbox.drain()
-      const first = Stream.fromIterable(queued).pipe(Stream.mapEffect(fromItem))
+      const first = Stream.fromIterable(queued).pipe(Stream.mapEffect(Effect.fromResult))
       return Stream.concat(first, streamFields(mailbox))
     })
   )
@@ -456,7 +467,9 @@ export const streamItems = (
   deadline: (take: Effect.Effect<Received, ConnectionError>) => Effect.Effect<Received, ConnectionError>
 ): Stream.Stream<Received, ConnectionError> => {
   // One item per pull: an error reply must fail the stream without taking the replies after it.
-  const pull: Pull.Pull<readonly [Received], ConnectionError> = deadline(Effect.flatMap(mailbox.take(), fromItem)).pipe(
+  const pull: Pull.Pull<readonly [Received], ConnectionError> = deadline(
+    Effect.flatMap(mailbox.take(), Effect.fromResult)
+  ).pipe(
     Effect.map((received) => [received] as const),
     Effect.catch(
       (error: ConnectionError): Pull.Pull<never, ConnectionError> =>

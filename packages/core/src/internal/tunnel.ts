@@ -22,7 +22,7 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
   const read = Effect.gen(function* () {
     let head = new Uint8Array(0)
     for (;;) {
-      const chunk = yield* wire.pullBytes()
+      const chunk = yield* wire.pullBytes
       if (chunk === undefined) {
         return yield* new NetworkError({ detail: `the peer closed the connection ${during}`, remote: wire.remote })
       }

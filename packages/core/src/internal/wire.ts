@@ -88,7 +88,8 @@ export class Wire {
   private readonly maxFieldsPerPacket: number | undefined
   private readonly maxParamsPerField: number | undefined
   private readonly maxParamsPerPacket: number | undefined
-  private readonly timedPull: Effect.Effect<ReadonlyArray<Uint8Array | string>, Socket.SocketError>
+  /** The next chunk of bytes, or `undefined` at a graceful end of input. Built once: every read runs it. */
+  readonly pullBytes: Effect.Effect<Uint8Array | undefined, NetworkError>
 
   /**
    * What received data holds: bytes in the framer, and the cost of decoded fields queued for
@@ -110,13 +111,24 @@ export class Wire {
     this.maxParamsPerPacket = options.maxParamsPerPacket
     this.readBudget = new ByteBudget(options.maxBufferedBytes ?? 64 * 1024 * 1024, options.totalBudget)
     // The pull, stamped for the receive-timeout watchdog.
-    const stopWaiting = Effect.sync(() => {
-      this.waitingSinceMillis = undefined
-    })
-    this.timedPull = Effect.suspend(() => {
+    const waited = Effect.ensuring(
+      pull,
+      Effect.sync(() => {
+        this.waitingSinceMillis = undefined
+      })
+    )
+    const timedPull = Effect.suspend(() => {
       this.waitingSinceMillis = clock.currentTimeMillisUnsafe()
-      return Effect.ensuring(pull, stopWaiting)
+      return waited
     })
+    this.pullBytes = timedPull.pipe(
+      Effect.map(concatChunks),
+      Effect.catch((error: Socket.SocketError) => {
+        const reason = error.reason
+        if (reason._tag === "SocketCloseError" && reason.code === 1000) return Effect.succeed(undefined)
+        return Effect.fail(networkError(error, this.remoteName))
+      })
+    )
     this.remoteName = options.remote
     this.info = options.info
     this.outbox = new Outbox(this, clock, options.maxWriteBufferBytes ?? 1024 * 1024)
@@ -157,18 +169,6 @@ export class Wire {
     return this.outbox.writingSince
   }
 
-  /** The next chunk of bytes, or `undefined` at a graceful end of input. */
-  pullBytes(): Effect.Effect<Uint8Array | undefined, NetworkError> {
-    return this.timedPull.pipe(
-      Effect.map(concatChunks),
-      Effect.catch((error: Socket.SocketError) => {
-        const reason = error.reason
-        if (reason._tag === "SocketCloseError" && reason.code === 1000) return Effect.succeed(undefined)
-        return Effect.fail(networkError(error, this.remoteName))
-      })
-    )
-  }
-
   /** Gives back bytes read past the end of something else (a tunnel head): packets come next. */
   unread(bytes: Uint8Array): void {
     this.framer.push(bytes)
@@ -188,7 +188,7 @@ export class Wire {
   }
 
   private readonly pullIntoFramer: Effect.Effect<void, ConnectionError> = Effect.flatMap(
-    Effect.suspend(() => this.pullBytes()),
+    Effect.suspend(() => this.pullBytes),
     (bytes): Effect.Effect<void, ConnectionError> => {
       if (bytes === undefined) {
         return Effect.fail(

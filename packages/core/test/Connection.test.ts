@@ -533,6 +533,53 @@ describe("server", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect(
+    "a tunnel request split anywhere, or dripped a byte at a time, with NCP right behind it, is read whole",
+    () =>
+      Effect.gen(function* () {
+        const request = new TextEncoder().encode(
+          "CONNECT ncp.service HTTP/1.1\r\nProxy-Authorization: Basic Og==\r\n\r\n"
+        )
+        const ccre = encodePacketOrThrow({
+          type: "LINK",
+          fields: [{ name: "CCRE", id: 1, params: { CIW: "split", CUSR: "u", CDOM: "", LINK: 30 } }]
+        })
+        const bytes = new Uint8Array([...request, ...ccre])
+        const splits: Array<ReadonlyArray<Uint8Array>> = [
+          ...Array.from({ length: bytes.length + 1 }, (_, at) => [bytes.subarray(0, at), bytes.subarray(at)]),
+          Array.from(bytes, (_, at) => bytes.subarray(at, at + 1))
+        ]
+        for (const chunks of splits) {
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const [client, serverEnd] = yield* MemorySocket.pair()
+              yield* Effect.forkChild(
+                Server.handleSocket(serverEnd, echo, { authenticate: () => Effect.succeed(true) })
+              )
+              const writer = yield* client.writer
+              // each chunk read on its own: the server runs between the writes
+              for (const chunk of chunks) {
+                if (chunk.length === 0) continue
+                yield* writer.write(chunk)
+                for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+              }
+              // the answer's head, then HELO and SCAR: the server read CCRE from behind the head
+              const reader = yield* client.reader
+              let received = new Uint8Array(0)
+              const text = () => new TextDecoder("latin1").decode(received)
+              while (!text().includes("SCAR")) {
+                for (const chunk of yield* reader.pull) {
+                  const next = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk
+                  received = new Uint8Array([...received, ...next])
+                }
+              }
+              expect(text().startsWith("HTTP/1.1 200")).toBe(true)
+            })
+          )
+        }
+      })
+  )
+
   it.effect("garbage bytes from the client get LINK ERRO 400, then the connection closes", () =>
     Effect.gen(function* () {
       const ends: Array<MemorySocket.MemorySocket> = []

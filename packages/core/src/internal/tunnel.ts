@@ -20,22 +20,29 @@ const encoder = new TextEncoder()
  */
 const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
   const read = Effect.gen(function* () {
-    let head = new Uint8Array(0)
+    // A buffer that doubles as it fills, and a search that starts where the last one stopped:
+    // a peer dripping its head a byte at a time costs linear work, not quadratic.
+    let buffer = new Uint8Array(512)
+    let length = 0
     for (;;) {
       const chunk = yield* wire.pullBytes
       if (chunk === undefined) {
         return yield* new NetworkError({ detail: `the peer closed the connection ${during}`, remote: wire.remote })
       }
-      const joined = new Uint8Array(head.length + chunk.length)
-      joined.set(head)
-      joined.set(chunk, head.length)
-      head = joined
-      const end = indexOfBlankLine(head)
-      if (end >= 0) {
-        if (end + 4 < head.length) wire.unread(head.slice(end + 4))
-        return latin1.decode(head.subarray(0, end))
+      if (length + chunk.length > buffer.length) {
+        const grown = new Uint8Array(Math.max(buffer.length * 2, length + chunk.length))
+        grown.set(buffer.subarray(0, length))
+        buffer = grown
       }
-      if (head.length > MAX_HEAD_BYTES) {
+      buffer.set(chunk, length)
+      // the blank line may straddle two chunks: look again from the last 3 bytes before this one
+      const end = indexOfBlankLine(buffer, Math.max(0, length - 3), length + chunk.length)
+      length += chunk.length
+      if (end >= 0) {
+        if (end + 4 < length) wire.unread(buffer.slice(end + 4, length))
+        return latin1.decode(buffer.subarray(0, end))
+      }
+      if (length > MAX_HEAD_BYTES) {
         return yield* new NetworkError({
           detail: `no end of the tunnel head within ${MAX_HEAD_BYTES} bytes ${during}`,
           remote: wire.remote
@@ -47,8 +54,8 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
   return wire.withDeadline(read, timeoutSeconds, during)
 }
 
-const indexOfBlankLine = (bytes: Uint8Array): number => {
-  for (let i = 0; i + 3 < bytes.length; i++) {
+const indexOfBlankLine = (bytes: Uint8Array, from: number, to: number): number => {
+  for (let i = from; i + 3 < to; i++) {
     if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i
   }
   return -1

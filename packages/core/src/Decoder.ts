@@ -581,29 +581,24 @@ const decodeSteps = (
           value =
             valueBytes === 0 ? EMPTY_I8 : { type: "i8[]", value: readInt8(buffer, byteOffset + at, valueBytes, copy) }
           break
-        case 0x82:
-        case 0x83:
-        case 0x85:
-        case 0x86:
-        case 0x87:
-        case 0x88:
-        case 0x90:
-        case 0x91: {
-          const array = wideArrayOfCode[code] as WideArray
-          if (valueBytes % array.size !== 0) {
-            fail(
-              "ParamOverflow",
-              p + 4,
-              `a ${array.empty.type} value of ${valueBytes} bytes is not a whole number of ${array.size}-byte elements`,
-              packetType,
-              fieldName,
-              paramName
-            )
-          }
-          value = valueBytes === 0 ? array.empty : readArray(buffer, byteOffset + at, view, at, valueBytes, array, copy)
-          break
-        }
         default: {
+          // the wide data types, from their table; any other code is unknown
+          const array = wideArrayOfCode[code]
+          if (array !== undefined) {
+            if (valueBytes % array.size !== 0) {
+              fail(
+                "ParamOverflow",
+                p + 4,
+                `a ${array.empty.type} value of ${valueBytes} bytes is not a whole number of ${array.size}-byte elements`,
+                packetType,
+                fieldName,
+                paramName
+              )
+            }
+            value =
+              valueBytes === 0 ? array.empty : readArray(buffer, byteOffset + at, view, at, valueBytes, array, copy)
+            break
+          }
           value =
             valueBytes === 0
               ? emptyUnknown(code)
@@ -630,7 +625,7 @@ const decodeSteps = (
       type: packetType,
       id: view.getUint32(12, true),
       timestamp: { seconds: view.getUint32(20, true), nanos },
-      info: copy ? copyInfo(bytes) : new Uint8Array(buffer, byteOffset + 28, 4),
+      info: readBytes(buffer, byteOffset + 28, 4, copy),
       fields
     },
     warnings: warnings === undefined ? NO_WARNINGS : warnings.kept,
@@ -747,16 +742,6 @@ const readBytes = (buffer: ArrayBufferLike, absolute: number, length: number, co
   return copy ? view.slice() : view
 }
 
-/** A copy of the 4 info bytes. */
-const copyInfo = (bytes: Uint8Array): Uint8Array => {
-  const info = new Uint8Array(4)
-  info[0] = bytes[28] as number
-  info[1] = bytes[29] as number
-  info[2] = bytes[30] as number
-  info[3] = bytes[31] as number
-  return info
-}
-
 const readInt8 = (buffer: ArrayBufferLike, absolute: number, length: number, copy: boolean): Int8Array => {
   const view = new Int8Array(buffer, absolute, length)
   return copy ? view.slice() : view
@@ -794,82 +779,77 @@ interface WideArray {
 interface TypedArrayClass<A> {
   new (length: number): A
   new (buffer: ArrayBufferLike, byteOffset: number, length: number): A
+  readonly BYTES_PER_ELEMENT: number
 }
 
 /**
- * The {@link WideArray} of one data type: its element size, its typed array class, the value
- * built around an array (`{ type, value }`) and how to read one element from a DataView.
+ * The {@link WideArray} of one data type: its typed array class (which gives the element size),
+ * the value built around an array (`{ type, value }`) and how to read one element from a DataView.
  */
 const wideArray = <
   E extends number | bigint,
   A extends { [i: number]: E; readonly buffer: ArrayBufferLike; slice(): A }
 >(
-  size: number,
   Class: TypedArrayClass<A>,
   toValue: (array: A) => Value.DataArray,
   get: (view: DataView, at: number) => E
-): WideArray => ({
-  size,
-  empty: frozenValue(toValue(new Class(0))),
-  view: (buffer, byteOffset, count) => toValue(new Class(buffer, byteOffset, count)),
-  copy: (buffer, byteOffset, count) => toValue(new Class(buffer, byteOffset, count).slice()),
-  copyBytes: (buffer, byteOffset, count) => {
-    const out = new Class(count)
-    new Uint8Array(out.buffer).set(new Uint8Array(buffer, byteOffset, count * size))
-    return toValue(out)
-  },
-  read: (view, at, count) => {
-    const out = new Class(count)
-    for (let i = 0; i < count; i++) out[i] = get(view, at + i * size)
-    return toValue(out)
+): WideArray => {
+  const size = Class.BYTES_PER_ELEMENT
+  return {
+    size,
+    empty: frozenValue(toValue(new Class(0))),
+    view: (buffer, byteOffset, count) => toValue(new Class(buffer, byteOffset, count)),
+    copy: (buffer, byteOffset, count) => toValue(new Class(buffer, byteOffset, count).slice()),
+    copyBytes: (buffer, byteOffset, count) => {
+      const out = new Class(count)
+      new Uint8Array(out.buffer).set(new Uint8Array(buffer, byteOffset, count * size))
+      return toValue(out)
+    },
+    read: (view, at, count) => {
+      const out = new Class(count)
+      for (let i = 0; i < count; i++) out[i] = get(view, at + i * size)
+      return toValue(out)
+    }
   }
-})
+}
 
 const wideArrayOfCode: Array<WideArray | undefined> = []
 wideArrayOfCode[0x82] = wideArray(
-  2,
   Uint16Array,
   (value) => ({ type: "u16[]", value }),
   (v, at) => v.getUint16(at, true)
 )
 wideArrayOfCode[0x83] = wideArray(
-  4,
   Uint32Array,
   (value) => ({ type: "u32[]", value }),
   (v, at) => v.getUint32(at, true)
 )
 wideArrayOfCode[0x85] = wideArray(
-  2,
   Int16Array,
   (value) => ({ type: "i16[]", value }),
   (v, at) => v.getInt16(at, true)
 )
 wideArrayOfCode[0x86] = wideArray(
-  4,
   Int32Array,
   (value) => ({ type: "i32[]", value }),
   (v, at) => v.getInt32(at, true)
 )
 wideArrayOfCode[0x87] = wideArray(
-  8,
   BigUint64Array,
   (value) => ({ type: "u64[]", value }),
   (v, at) => v.getBigUint64(at, true)
 )
 wideArrayOfCode[0x88] = wideArray(
-  8,
   BigInt64Array,
   (value) => ({ type: "i64[]", value }),
   (v, at) => v.getBigInt64(at, true)
 )
 wideArrayOfCode[0x90] = wideArray(
-  4,
   Float32Array,
   (value) => ({ type: "f32[]", value }),
   (v, at) => v.getFloat32(at, true)
 )
 wideArrayOfCode[0x91] = wideArray(
-  8,
   Float64Array,
   (value) => ({ type: "f64[]", value }),
   (v, at) => v.getFloat64(at, true)

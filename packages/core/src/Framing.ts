@@ -56,7 +56,7 @@ export interface FramingOptions {
  * `maxParamsPerField`, `maxParamsPerPacket`; offsets are counted from the start of the stream), and how much to
  * decode before yielding.
  */
-export interface DecodePacketsOptions extends FramingOptions, DecodeOptions {
+export interface DecodePacketsOptions extends FramingOptions, Omit<DecodeOptions, "baseOffset"> {
   /**
    * Fields and params decoded in one go before the stream yields to other fibers, inside a
    * large packet (see `PacketDecoder`). Default `DEFAULT_DECODE_STEP_BUDGET`.

@@ -12,8 +12,11 @@ import * as Domain from "./internal/domain.js"
 
 const pattern = /^[A-Z0-9]{1,4}$/
 
-/** Whether `name` is a valid identifier (1-4 characters of A-Z, 0-9). */
-export const isIdentifier = (name: string): boolean => pattern.test(name)
+/**
+ * Whether `name` is a valid identifier (1-4 characters of A-Z, 0-9); answered from the cache of
+ * {@link toWord} for the names that recur in every packet.
+ */
+export const isIdentifier = (name: string): boolean => toWord(name) >= 0
 
 /**
  * The identifier as a Schema: a string of 1-4 characters of A-Z and 0-9.
@@ -61,12 +64,6 @@ export const toWord = (name: string): number => {
   if (wordByName.size < CACHE_LIMIT) wordByName.set(name, word)
   return word
 }
-
-/**
- * Whether `name` is a valid identifier, as {@link isIdentifier}, answered from the cache of
- * {@link toWord} for the names that recur in every packet.
- */
-export const isIdentifierCached = (name: string): boolean => toWord(name) >= 0
 
 /** The identifier held by a 32-bit little-endian word: trailing NUL and space bytes stripped, Latin-1. */
 export const fromWord = (word: number): string => {

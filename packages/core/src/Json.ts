@@ -86,7 +86,7 @@ export const fromHex = (hex: string): Uint8Array | undefined => Result.getOrUnde
 
 // The RFC 9557 suffix tag that keeps a nanoseconds word of 10^9 or more (module doc).
 const NANOS_TAG = "_ncp-nanos"
-const taggedPattern = /^(.*)\[_ncp-nanos=(\d{1,10})\]$/
+const taggedPattern = new RegExp(`^(.*)\\[${NANOS_TAG}=(\\d{1,10})\\]$`)
 const MAX_U32 = 0xffffffff
 
 /** A timestamp in JSON form: ISO 8601, with the nanoseconds word as sent when it is 10^9 or more. */
@@ -119,7 +119,7 @@ export const fromValue = (value: Value.Value): ValueJson => {
     case "i64[]":
       return { type: value.type, value: Array.from(value.value, (n) => n.toString()) }
     default:
-      return { type: value.type, value: Array.from(value.value as ArrayLike<number>, jsonNumber) }
+      return { type: value.type, value: Array.from(value.value, jsonNumber) }
   }
 }
 

@@ -101,7 +101,7 @@ export const describeValue = (u: unknown): string => {
 /** The number a numeric value holds exactly, or `undefined`. */
 const exactNumber = (value: Value.Value): number | undefined => {
   const x = value.value
-  if (typeof x === "number") return value.type === "unknown" ? undefined : x
+  if (typeof x === "number") return x
   if (typeof x === "bigint") {
     const n = Number(x)
     return BigInt(n) === x ? n : undefined

@@ -1,6 +1,6 @@
 /**
- * What a valid NCP value is, per wire type, as data: integer ranges, float formats, the element
- * type of each data array, the identifier alphabet, the string rule, the timestamp and info
+ * What a valid NCP value is, per wire type, as data: integer ranges, float formats, the
+ * identifier alphabet, the string rule, the timestamp and info
  * bounds, the unknown type codes, and the values at the edges of each domain.
  *
  * Two generators are built from this one table: the Schemas of `PacketSchema` (from which
@@ -15,8 +15,6 @@ export interface IntegerDomain {
   readonly kind: "integer"
   readonly minimum: number
   readonly maximum: number
-  /** Bytes of one element in a data array of this type. */
-  readonly bytes: number
   /** Values a generator reaches on purpose; the simplest first, since shrinking moves toward it. */
   readonly edges: ReadonlyArray<number>
   readonly description: string
@@ -27,7 +25,6 @@ export interface BigIntDomain {
   readonly kind: "bigint"
   readonly minimum: bigint
   readonly maximum: bigint
-  readonly bytes: 8
   readonly edges: ReadonlyArray<bigint>
   readonly description: string
 }
@@ -35,23 +32,18 @@ export interface BigIntDomain {
 /** An IEEE 754 format. */
 export interface FloatDomain {
   readonly kind: "float"
-  readonly bytes: 4 | 8
   readonly edges: ReadonlyArray<number>
   readonly description: string
 }
-
-/** The domain of a data array's elements. */
-export type ElementDomain = IntegerDomain | BigIntDomain | FloatDomain
 
 // Distinct by `Object.is`, so that 0 and -0 are both kept (a `Set` would merge them).
 const distinct = <A>(values: ReadonlyArray<A>): Array<A> =>
   values.filter((value, index) => values.findIndex((other) => Object.is(other, value)) === index)
 
-const integer = (minimum: number, maximum: number, bytes: number, description: string): IntegerDomain => ({
+const integer = (minimum: number, maximum: number, description: string): IntegerDomain => ({
   kind: "integer",
   minimum,
   maximum,
-  bytes,
   // -0 is a valid i32 input that the wire returns as 0: an edge of the JavaScript side
   edges: distinct([0, -0, 1, -1, minimum, minimum + 1, maximum - 1, maximum]).filter(
     (edge) => edge >= minimum && edge <= maximum
@@ -63,7 +55,6 @@ const bigInteger = (minimum: bigint, maximum: bigint, description: string): BigI
   kind: "bigint",
   minimum,
   maximum,
-  bytes: 8,
   // 2^53 + 1 is the first integer a number cannot hold; 2^63 is where i64 ends and u64 goes on
   edges: distinct([
     0n,
@@ -81,17 +72,17 @@ const bigInteger = (minimum: bigint, maximum: bigint, description: string): BigI
 })
 
 /** data i8 elements. */
-export const int8 = integer(-128, 127, 1, "an i8 (an integer from -128 to 127)")
+export const int8 = integer(-128, 127, "an i8 (an integer from -128 to 127)")
 /** data u8 elements and raw bytes. */
-export const uint8 = integer(0, 255, 1, "a u8 (an integer from 0 to 255)")
+export const uint8 = integer(0, 255, "a u8 (an integer from 0 to 255)")
 /** data i16 elements. */
-export const int16 = integer(-32768, 32767, 2, "an i16 (an integer from -32768 to 32767)")
+export const int16 = integer(-32768, 32767, "an i16 (an integer from -32768 to 32767)")
 /** data u16 elements. */
-export const uint16 = integer(0, 65535, 2, "a u16 (an integer from 0 to 65535)")
+export const uint16 = integer(0, 65535, "a u16 (an integer from 0 to 65535)")
 /** i32 values and data i32 elements. */
-export const int32 = integer(-2147483648, 2147483647, 4, "an i32 (an integer from -2147483648 to 2147483647)")
+export const int32 = integer(-2147483648, 2147483647, "an i32 (an integer from -2147483648 to 2147483647)")
 /** u32 values, data u32 elements, ids and timestamp words. */
-export const uint32 = integer(0, 4294967295, 4, "a u32 (an integer from 0 to 4294967295)")
+export const uint32 = integer(0, 4294967295, "a u32 (an integer from 0 to 4294967295)")
 /** i64 values and data i64 elements. */
 export const int64 = bigInteger(-(2n ** 63n), 2n ** 63n - 1n, "an i64 (a bigint from -2^63 to 2^63-1)")
 /** u64 values and data u64 elements. */
@@ -109,7 +100,6 @@ export const fitsFloat32 = (n: number): boolean => !Number.isFinite(n) || Number
 /** f32 values and data f32 elements: numbers that are exactly a float32. */
 export const float32: FloatDomain = {
   kind: "float",
-  bytes: 4,
   edges: [0, -0, Number.NaN, Infinity, -Infinity, 1, -1, 2 ** -149, -(2 ** -149), 2 ** -126, FLOAT32_MAX, -FLOAT32_MAX],
   description: "an f32 (a number)"
 }
@@ -117,7 +107,6 @@ export const float32: FloatDomain = {
 /** f64 values and data f64 elements. */
 export const float64: FloatDomain = {
   kind: "float",
-  bytes: 8,
   edges: [
     0,
     -0,
@@ -136,20 +125,6 @@ export const float64: FloatDomain = {
   ],
   description: "an f64 (a number)"
 }
-
-/** The element domain of each data array type. */
-export const dataElements = {
-  "u8[]": uint8,
-  "u16[]": uint16,
-  "u32[]": uint32,
-  "i8[]": int8,
-  "i16[]": int16,
-  "i32[]": int32,
-  "u64[]": uint64,
-  "i64[]": int64,
-  "f32[]": float32,
-  "f64[]": float64
-} as const satisfies Record<Value.DataArray["type"], ElementDomain>
 
 /** The wire keeps lengths in 4-byte words. */
 export const WORD_BYTES = 4
@@ -232,7 +207,7 @@ const withoutNegativeZero = (domain: IntegerDomain): IntegerDomain => ({
 export const word = withoutNegativeZero(uint32)
 
 /** The nanoseconds of a timestamp: below 10^9, though the wire word can hold more. */
-export const nanos = withoutNegativeZero(integer(0, 999_999_999, 4, "nanoseconds (an integer from 0 to 999999999)"))
+export const nanos = withoutNegativeZero(integer(0, 999_999_999, "nanoseconds (an integer from 0 to 999999999)"))
 
 /** Bytes of a packet's info. */
 export const infoBytes = 4

@@ -191,8 +191,8 @@ export class Router {
 
   /** `undefined` when the field's and its params' names are identifiers; else what to do instead of delivering it. */
   private checkNames(packet: Packet, field: Field.Field): Effect.Effect<void, ConnectionError> | undefined {
-    if (!Identifier.isIdentifierCached(packet.type) || !Identifier.isIdentifierCached(field.name)) {
-      const [what, name] = Identifier.isIdentifierCached(packet.type)
+    if (!Identifier.isIdentifier(packet.type) || !Identifier.isIdentifier(field.name)) {
+      const [what, name] = Identifier.isIdentifier(packet.type)
         ? (["field", field.name] as const)
         : (["packet type", packet.type] as const)
       return Effect.fail(
@@ -206,7 +206,7 @@ export class Router {
       )
     }
     for (const param of field.params) {
-      if (!Identifier.isIdentifierCached(param.name)) {
+      if (!Identifier.isIdentifier(param.name)) {
         return this.wire.writePacket(packet.type, [
           {
             name: field.name,

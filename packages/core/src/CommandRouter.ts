@@ -53,6 +53,7 @@ import * as Stream from "effect/Stream"
 import type * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
+import { errorParams } from "./internal/router.js"
 import * as NcpCommand from "./NcpCommand.js"
 import * as Value from "./Value.js"
 
@@ -176,11 +177,6 @@ export interface HandlerOptions<EF = never, RF = never> {
 export const unknownCommand = (field: Connection.IncomingField): Effect.Effect<void, ConnectionError> =>
   field.reply(errorParams("Unknown command", 400))
 
-const errorParams = (detail: string, code: number): Field.ParamsInput => [
-  ["ERRO", Value.string(detail)],
-  ["ERRC", Value.i32(code)]
-]
-
 const acknowledgement: Field.ParamsInput = [["ACKN", Value.i32(1)]]
 
 const isConnectionClosed = (u: unknown): boolean => Predicate.isTagged(u, "ConnectionClosed")
@@ -200,19 +196,23 @@ const routeKey = (packetType: string, fieldName: string) => `${packetType} ${fie
  * })
  * ```
  */
-export const toHandler =
-  <E, R, EF = never, RF = never>(router: CommandRouter<E, R>, options: HandlerOptions<EF, RF> = {}) =>
-  (connection: Connection.Connection): Effect.Effect<void, Exclude<E, ErrorReply> | EF | ConnectionError, R | RF> => {
-    const byName = new Map<string, Route<E, R>>()
-    const byPacketType = new Map<string, Route<E, R>>()
-    for (const route of router.routes) {
-      byName.set(routeKey(route.command.packetType, route.command.fieldName), route)
-      if (route.anyFieldName) byPacketType.set(route.command.packetType, route)
-    }
-    const fallback = options.fallback ?? unknownCommand
-    const acknowledge = options.acknowledge ?? false
-    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
-
+export const toHandler = <E, R, EF = never, RF = never>(
+  router: CommandRouter<E, R>,
+  options: HandlerOptions<EF, RF> = {}
+) => {
+  // Built once for the router, not once per connection: they are only read.
+  const byName = new Map<string, Route<E, R>>()
+  const byPacketType = new Map<string, Route<E, R>>()
+  for (const route of router.routes) {
+    byName.set(routeKey(route.command.packetType, route.command.fieldName), route)
+    if (route.anyFieldName) byPacketType.set(route.command.packetType, route)
+  }
+  const fallback = options.fallback ?? unknownCommand
+  const acknowledge = options.acknowledge ?? false
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
+  return (
+    connection: Connection.Connection
+  ): Effect.Effect<void, Exclude<E, ErrorReply> | EF | ConnectionError, R | RF> => {
     const answer = (
       field: Connection.IncomingField
     ): Effect.Effect<void, Exclude<E, ErrorReply> | EF | ConnectionError, R | RF> => {
@@ -234,8 +234,9 @@ export const toHandler =
       Stream.mapEffect(answer, { concurrency, unordered: true }),
       Stream.runDrain,
       Effect.catchIf(isConnectionClosed, () => Effect.void)
-    ) as Effect.Effect<void, Exclude<E, ErrorReply> | EF | ConnectionError, R | RF>
+    )
   }
+}
 
 /** Runs a route's handler and sends its replies; an `ErrorReply` is answered, other failures go on. */
 const runRoute = <E, R>(

@@ -137,17 +137,20 @@ export class ConnectionDefect extends Schema.TaggedError<ConnectionDefect>()("Co
   }
 }
 
-const connectionErrorTags: ReadonlySet<string> = new Set([
-  "NetworkError",
-  "AuthenticationError",
-  "NetworkTimeout",
-  "ConnectionClosed",
-  "CommandError",
-  "ConnectionDefect",
-  "NotConnected",
-  "DecodeError",
-  "EncodeError"
-])
+// Checked against the union: a new ConnectionError must be listed here, or this does not compile.
+const connectionErrorTags: ReadonlySet<string> = new Set(
+  Object.keys({
+    NetworkError: true,
+    AuthenticationError: true,
+    NetworkTimeout: true,
+    ConnectionClosed: true,
+    CommandError: true,
+    ConnectionDefect: true,
+    NotConnected: true,
+    DecodeError: true,
+    EncodeError: true
+  } satisfies Record<ConnectionError["_tag"], true>)
+)
 
 const ConnectionErrorSchema = Schema.declare(
   (u: unknown): u is ConnectionError =>
@@ -176,9 +179,13 @@ export class NotConnected extends Schema.TaggedError<NotConnected>()("NotConnect
         : this.state === "BackingOff"
           ? `waiting to reconnect (attempt ${this.attempt ?? 1})`
           : "the client is closed"
-    const last = this.lastError === undefined ? "" : `; last error: ${this.lastError.message}`
-    // the last error usually names the same remote: say it once
-    return `${prefix}not connected: ${state}${prefix === "" ? last : last.replace(`: ${prefix}`, ": ")}`
+    // the last error usually starts with the same remote: say it once
+    const reason = this.lastError?.message
+    const last =
+      reason === undefined
+        ? ""
+        : `; last error: ${prefix !== "" && reason.startsWith(prefix) ? reason.slice(prefix.length) : reason}`
+    return `${prefix}not connected: ${state}${last}`
   }
 }
 

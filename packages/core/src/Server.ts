@@ -44,6 +44,7 @@ import { ConnectionClosed, type ConnectionError } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
 import { ByteBudget } from "./internal/budget.js"
 import * as Handshake from "./internal/handshake.js"
+import { errorParams } from "./internal/router.js"
 import * as Tunnel from "./internal/tunnel.js"
 import { makeWire, type Wire } from "./internal/wire.js"
 import { answers, type Credentials } from "./Tunnel.js"
@@ -308,7 +309,8 @@ const handle = <E, R, EA, RA>(
         scope
       )
       const connection = opened.connection
-      if (shared.shuttingDown) opened.stopReceiving(new ConnectionClosed({ detail: "the server is shutting down" }))
+      if (shared.shuttingDown)
+        opened.stopReceiving(new ConnectionClosed({ detail: "the server is shutting down", remote: wire.remote }))
       yield* Effect.logDebug("connection open").pipe(
         Effect.annotateLogs({ remote: wire.remote, timeout: agreement.timeout })
       )
@@ -358,13 +360,7 @@ const sendError = (wire: Wire, code: 400 | 500 | 503) =>
       {
         name: "ERRO",
         id: 0,
-        params: [
-          [
-            "ERRO",
-            { type: "string", value: code === 400 ? "Bad request" : code === 500 ? "Server error" : "Server busy" }
-          ],
-          ["ERRC", { type: "i32", value: code }]
-        ]
+        params: errorParams(code === 400 ? "Bad request" : code === 500 ? "Server error" : "Server busy", code)
       }
     ])
   )

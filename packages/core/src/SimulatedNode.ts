@@ -327,6 +327,13 @@ export const Sweep = NcpCommand.make("DSPC", "SWEP", {
   stream: true
 })
 
+// NSMP, or SMPS as some nodes call it: IQ samples to capture.
+const SampleCount = Schema.optionalKey(
+  WireSchema.i32.check(
+    Schema.isBetween({ minimum: 1, maximum: MAX_IQ_SAMPLES }, { expected: `a whole number 1..${MAX_IQ_SAMPLES}` })
+  )
+)
+
 /**
  * `DSPC TIME`: an IQ capture of `NSMP` complex samples (or `SMPS`; default 4096, up to
  * {@link MAX_IQ_SAMPLES}) at `SRAT` Hz (default 1e6) around `FCTR` MHz (default 2400),
@@ -342,16 +349,8 @@ export const Time = NcpCommand.make("DSPC", "TIME", {
         Schema.isGreaterThanOrEqualTo(0, { expected: "a frequency in MHz, 0 or more" })
       )
     ),
-    NSMP: Schema.optionalKey(
-      WireSchema.i32.check(
-        Schema.isBetween({ minimum: 1, maximum: MAX_IQ_SAMPLES }, { expected: `a whole number 1..${MAX_IQ_SAMPLES}` })
-      )
-    ),
-    SMPS: Schema.optionalKey(
-      WireSchema.i32.check(
-        Schema.isBetween({ minimum: 1, maximum: MAX_IQ_SAMPLES }, { expected: `a whole number 1..${MAX_IQ_SAMPLES}` })
-      )
-    ),
+    NSMP: SampleCount,
+    SMPS: SampleCount,
     SRAT: Schema.optionalKey(
       WireSchema.number.check(
         Schema.isGreaterThan(0, { expected: "a sample rate in Hz above 0" }),

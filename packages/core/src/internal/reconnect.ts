@@ -19,7 +19,7 @@ import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ClientState } from "../Client.js"
+import type { ClientState, ReconnectingConnection } from "../Client.js"
 import type * as Connection from "../Connection.js"
 import { ConnectionDefect, type ConnectionError, NotConnected } from "../ConnectionError.js"
 
@@ -37,12 +37,6 @@ export interface ReconnectConfig {
   readonly waitForConnection: boolean
   /** One attempt: connect and perform the handshake, in the given scope. */
   readonly connect: Effect.Effect<Connection.Connection, ConnectionError, Scope.Scope>
-}
-
-/** The client: a `Connection` that delegates to the open one, and its state. */
-export interface Reconnecting extends Connection.Connection {
-  readonly state: Effect.Effect<ClientState>
-  readonly changes: Stream.Stream<ClientState>
 }
 
 /** A state as published: the public state, and for `Open`, the connection behind it. */
@@ -73,7 +67,7 @@ const secondsOf = (duration: Duration.Duration): number => Math.round(Duration.t
  * a connection or failed): with the node up, the first request finds the connection open.
  * Closing the scope stops the supervisor and closes the connection.
  */
-export const make = (config: ReconnectConfig): Effect.Effect<Reconnecting, never, Scope.Scope> =>
+export const make = (config: ReconnectConfig): Effect.Effect<ReconnectingConnection, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { remote } = config
     const pubsub = yield* PubSub.sliding<Snapshot>({ capacity: stateBuffer, replay: 1 })
@@ -282,7 +276,7 @@ export const make = (config: ReconnectConfig): Effect.Effect<Reconnecting, never
 
     const snapshots = Stream.fromPubSub(pubsub).pipe(Stream.takeUntil((snapshot) => snapshot.state._tag === "Closed"))
 
-    const client: Reconnecting = {
+    const client: ReconnectingConnection = {
       remoteHostname: remote,
       get timeout() {
         return current.connection?.timeout ?? config.requestedTimeout

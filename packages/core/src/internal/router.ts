@@ -66,6 +66,12 @@ export interface RouterConfig {
 const FIELD_COST = 256
 const PARAM_COST = 64
 
+/** The params of an error reply: `ERRO` with the detail, `ERRC` with the code. */
+export const errorParams = (detail: string, code: number): Field.ParamsInput => [
+  ["ERRO", { type: "string", value: detail }],
+  ["ERRC", { type: "i32", value: code }]
+]
+
 // What `route` needs to know of a field's params, found in one pass over them.
 const HAS_ACKN = 1
 const HAS_ERROR = 2
@@ -211,16 +217,7 @@ export class Router {
           {
             name: field.name,
             id: field.id,
-            params: [
-              [
-                "ERRO",
-                {
-                  type: "string",
-                  value: `param name ${JSON.stringify(param.name)} is not an identifier (1-4 of A-Z, 0-9)`
-                }
-              ],
-              ["ERRC", { type: "i32", value: 400 }]
-            ]
+            params: errorParams(`param name ${JSON.stringify(param.name)} is not an identifier (1-4 of A-Z, 0-9)`, 400)
           }
         ])
       }

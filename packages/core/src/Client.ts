@@ -114,6 +114,17 @@ export const defaultPort = (options: Pick<ClientOptions, "tls" | "username" | "p
       : 9999
 
 /**
+ * How a connection names the node when `remoteHostname` is not given: `host:port`, with an IPv6
+ * address in brackets (`[::1]:9999`), as in a URL.
+ */
+export const defaultRemote = (
+  options: Pick<ClientOptions, "host" | "port" | "tls" | "username" | "password">
+): string => {
+  const port = options.port ?? defaultPort(options)
+  return options.host.includes(":") ? `[${options.host}]:${port}` : `${options.host}:${port}`
+}
+
+/**
  * Connects to a node and performs the handshake. The connection lives as long as the current
  * scope (or until `close`); everything it holds is released with it.
  */
@@ -123,7 +134,7 @@ export const connect = Effect.fn("Client.connect")(function* (
   const transport = yield* Transport
   const tls = options.tls ?? false
   const port = options.port ?? defaultPort(options)
-  const remote = options.remoteHostname ?? `${options.host}:${port}`
+  const remote = options.remoteHostname ?? defaultRemote(options)
   const timeout = options.timeout ?? 60
   const hostname = options.hostname ?? transport.hostname
   const parent = yield* Effect.scope
@@ -356,10 +367,9 @@ export const connectReconnecting = (
   options: ReconnectOptions
 ): Effect.Effect<ReconnectingConnection, never, Transport | Scope.Scope> =>
   Effect.flatMap(Transport, (transport) => {
-    const port = options.port ?? defaultPort(options)
     const timeout = options.timeout ?? 60
     return Reconnect.make({
-      remote: options.remoteHostname ?? `${options.host}:${port}`,
+      remote: options.remoteHostname ?? defaultRemote(options),
       requestedTimeout: timeout,
       requestTimeout: options.requestTimeout,
       schedule: options.schedule ?? defaultReconnectSchedule,

@@ -37,6 +37,18 @@ describe("handshake", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.effect("a node at an IPv6 address is named with the address in brackets, in the connection and its errors", () =>
+    Effect.gen(function* () {
+      const { connection, peer } = yield* connectScripted({ host: "::1" })
+      expect(connection.remoteHostname).toBe("[::1]:9999")
+      yield* peer.closeWrite
+      const closed = yield* connection.closed
+      expect(closed.message.startsWith("[::1]:9999: ")).toBe(true)
+      expect(Client.defaultRemote({ host: "fe80::1", port: 80 })).toBe("[fe80::1]:80")
+      expect(Client.defaultRemote({ host: "node", tls: true })).toBe("node:443")
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("replays the reference handshake: the client's packets match the vector field for field", () =>
     Effect.gen(function* () {
       const ends: Array<MemorySocket.MemorySocket> = []

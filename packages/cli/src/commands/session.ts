@@ -24,10 +24,7 @@ export const clientOptions = (options: ConnectionOptions): Client.ClientOptions 
 })
 
 /** `host:port` as the client names the node. */
-export const nodeName = (options: ConnectionOptions): string => {
-  const port = options.port ?? Client.defaultPort({ tls: options.tls || undefined, username: options.username })
-  return options.host.includes(":") ? `[${options.host}]:${port}` : `${options.host}:${port}`
-}
+export const nodeName = (options: ConnectionOptions): string => Client.defaultRemote(clientOptions(options))
 
 /** Connects and performs the handshake, showing progress on a terminal. */
 export const connect = (

@@ -19,7 +19,7 @@ import type { Packet } from "../Packet.js"
 import type { Wire } from "./wire.js"
 
 /** A counter of field ids that wraps at 2^32. */
-export const fieldIds = (): (() => number) => {
+const fieldIds = (): (() => number) => {
   let next = 1
   return () => {
     const id = next
@@ -29,7 +29,7 @@ export const fieldIds = (): (() => number) => {
 }
 
 /** The value of a LINK param as a timeout: a non-negative integer, else `undefined`. */
-export const linkTimeout = (field: Field.Field): number | undefined => {
+const linkTimeout = (field: Field.Field): number | undefined => {
   const value = Field.get(field, "LINK")
   return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined
 }
@@ -44,7 +44,7 @@ export const clampTimeout = (requested: number): number => (requested === 0 ? 0 
  * Reads packets until a field of this packet type and name arrives, skipping others (as the
  * handshake must), under one deadline for the field. A `LINK ERRO` fails with a `CommandError`.
  */
-export const waitField = (
+const waitField = (
   wire: Wire,
   packetType: string,
   fieldName: string,

@@ -9,9 +9,8 @@ import * as Effect from "effect/Effect"
 import { type ConnectionError, NetworkTimeout } from "../ConnectionError.js"
 import type { Wire } from "./wire.js"
 
-/** The interval between keep-alives for an agreed timeout, in milliseconds. */
-export const keepAliveIntervalMillis = (timeout: number): number =>
-  timeout === 0 ? 3000 : Math.max(1, Math.floor(timeout * 0.66)) * 1000
+/** The interval between keep-alives for an agreed timeout T > 0, in milliseconds. */
+const keepAliveIntervalMillis = (timeout: number): number => Math.max(1, Math.floor(timeout * 0.66)) * 1000
 
 /** Sends keep-alives for as long as it runs; fails only when a write fails. */
 export const keepAlive = (wire: Wire, timeout: number): Effect.Effect<never, ConnectionError> =>

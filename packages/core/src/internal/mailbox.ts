@@ -43,11 +43,6 @@ export class Mailbox<A, E> {
     return this.buffer.length
   }
 
-  /** The cost of the items queued now. */
-  get heldBytes(): number {
-    return this.bytes
-  }
-
   private push(item: A, cost: number): void {
     this.buffer.push(item)
     this.costs.push(cost)
@@ -74,10 +69,8 @@ export class Mailbox<A, E> {
       this.push(item, cost)
       return undefined
     }
-    const space = Deferred.makeUnsafe<void>()
-    this.spaceWaiters.push(space)
     return Effect.andThen(
-      Deferred.await(space),
+      this.room(),
       Effect.suspend(() => this.offerNow(item, cost) ?? Effect.void)
     )
   }

@@ -72,6 +72,10 @@ export const errorParams = (detail: string, code: number): Field.ParamsInput => 
   ["ERRC", { type: "i32", value: code }]
 ]
 
+/** One Effect waiting for all of `waits`, or `undefined` when there is nothing to wait for. */
+const allOf = (waits: Array<Effect.Effect<void>> | undefined): Effect.Effect<void> | undefined =>
+  waits === undefined ? undefined : waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
+
 // What `route` needs to know of a field's params, found in one pass over them.
 const HAS_ACKN = 1
 const HAS_ERROR = 2
@@ -105,7 +109,6 @@ export class Router {
   private readonly responses = new Map<number, Array<Registration>>()
   private readonly subscribers = new Set<Mailbox<Received, ConnectionError>>()
   private readonly allResponses = new Set<Mailbox<Item, ConnectionError>>()
-  private terminal: ConnectionError | undefined
   /** Why fields are no longer delivered, once they are not. */
   private stopped: ConnectionClosed | undefined
   private dropped = 0
@@ -120,9 +123,9 @@ export class Router {
     this.inbox = new Mailbox<Item, ConnectionError>(config.inboxCapacity, wire.readBudget)
   }
 
-  /** The error that ended the connection, once it has ended. */
+  /** The error that ended the connection, once it has ended (the wire keeps it). */
   get terminated(): ConnectionError | undefined {
-    return this.terminal
+    return this.wire.ended
   }
 
   /**
@@ -137,8 +140,7 @@ export class Router {
 
   /** Ends routing: every waiting take fails with `error`, later ones once their mailbox is empty. */
   terminate(error: ConnectionError): void {
-    if (this.terminal !== undefined) return
-    this.terminal = error
+    if (this.wire.ended !== undefined) return
     this.wire.end(error)
     this.inbox.end(error)
     for (const mailbox of this.allResponses) mailbox.end(error)
@@ -294,10 +296,7 @@ export class Router {
         }
       }
     }
-    for (const mailbox of this.subscribers) {
-      const wait = mailbox.offerNow(received, cost)
-      if (wait !== undefined) (waits ??= []).push(wait)
-    }
+    waits = this.offerSubscribers(received, cost, waits)
     if (!claimed && this.subscribers.size === 0) {
       if (this.config.inboxOverflow === "backpressure") {
         const wait = this.offerUnclaimed(received, item, cost)
@@ -312,8 +311,20 @@ export class Router {
         }
       }
     }
-    if (waits === undefined) return undefined
-    return waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
+    return allOf(waits)
+  }
+
+  /** Offers a field to every `fields` subscriber; adds the waits of those that are full to `waits`. */
+  private offerSubscribers(
+    received: Received,
+    cost: number,
+    waits: Array<Effect.Effect<void>> | undefined
+  ): Array<Effect.Effect<void>> | undefined {
+    for (const mailbox of this.subscribers) {
+      const wait = mailbox.offerNow(received, cost)
+      if (wait !== undefined) (waits ??= []).push(wait)
+    }
+    return waits
   }
 
   /**
@@ -322,15 +333,7 @@ export class Router {
    * it, rather than the inbox behind that stream's back.
    */
   private offerUnclaimed(received: Received, item: Item, cost: number): Effect.Effect<void> | undefined {
-    if (this.subscribers.size > 0) {
-      let waits: Array<Effect.Effect<void>> | undefined
-      for (const mailbox of this.subscribers) {
-        const wait = mailbox.offerNow(received, cost)
-        if (wait !== undefined) (waits ??= []).push(wait)
-      }
-      if (waits === undefined) return undefined
-      return waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
-    }
+    if (this.subscribers.size > 0) return allOf(this.offerSubscribers(received, cost, undefined))
     if (this.inbox.tryOffer(item, cost)) return undefined
     return Effect.andThen(
       this.inbox.room(),
@@ -386,7 +389,8 @@ export class Router {
   /** Registers a Response for the sent fields, before they go out. */
   register(packetType: string, sent: Sent): Mailbox<Item, ConnectionError> {
     const mailbox = new Mailbox<Item, ConnectionError>(this.config.bufferCapacity, this.wire.readBudget)
-    if (this.terminal !== undefined) mailbox.end(this.terminal)
+    const terminal = this.wire.ended
+    if (terminal !== undefined) mailbox.end(terminal)
     this.allResponses.add(mailbox)
     for (const [name, id] of sent) {
       const registered = this.responses.get(id)
@@ -419,7 +423,7 @@ export class Router {
   private readonly subscribe = Effect.acquireRelease(
     Effect.sync(() => {
       const mailbox = new Mailbox<Received, ConnectionError>(this.config.bufferCapacity, this.wire.readBudget)
-      const ended = this.terminal ?? this.stopped
+      const ended = this.wire.ended ?? this.stopped
       if (ended !== undefined) mailbox.end(ended)
       this.subscribers.add(mailbox)
       return mailbox

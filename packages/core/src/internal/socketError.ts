@@ -6,7 +6,7 @@ import type * as Socket from "effect/socket/Socket"
 import { NetworkError } from "../ConnectionError.js"
 
 /** A short description of a socket failure: what failed and, when known, why. */
-export const socketErrorDetail = (error: Socket.SocketError): string => {
+const socketErrorDetail = (error: Socket.SocketError): string => {
   const reason = error.reason
   const cause = "cause" in reason ? reason.cause : undefined
   const causeMessage =

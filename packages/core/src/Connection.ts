@@ -33,7 +33,7 @@ import * as Exit from "effect/Exit"
 import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { ConnectionClosed, ConnectionDefect, type ConnectionError, NetworkTimeout } from "./ConnectionError.js"
+import { ConnectionClosed, ConnectionDefect, type ConnectionError } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
 import { keepAlive, watchdog } from "./internal/liveness.js"
 import type { Mailbox } from "./internal/mailbox.js"
@@ -249,18 +249,8 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
     ): Effect.Effect<IncomingField, ConnectionError> => {
       const duration = timeout === undefined ? defaultDeadline : Duration.fromInputUnsafe(timeout)
       if (duration === undefined) return take
-      return Effect.timeoutOrElse(take, {
-        duration,
-        orElse: () =>
-          Effect.fail(
-            new NetworkTimeout({
-              seconds: Duration.toMillis(duration) / 1000,
-              during: `waiting for a reply to ${packetType} ${fieldName}`,
-              remote: wire.remote,
-              command: `${packetType} ${fieldName}`
-            })
-          )
-      })
+      const command = `${packetType} ${fieldName}`
+      return wire.withDeadline(take, duration, `waiting for a reply to ${command}`, command)
     }
 
     const makeResponse = (

@@ -404,19 +404,30 @@ export class Wire {
     })
   }
 
-  /** Fails `effect` with a `NetworkTimeout` unless it completes within `seconds` (0: no limit). */
+  /**
+   * Fails `effect` with a `NetworkTimeout` unless it completes within `deadline` (seconds, 0
+   * for no limit, or a Duration); `command` names the command waited for, if any.
+   */
   withDeadline<A, E>(
     effect: Effect.Effect<A, E>,
-    seconds: number,
-    during: string
+    deadline: number | Duration.Duration,
+    during: string,
+    command?: string
   ): Effect.Effect<A, E | NetworkTimeout> {
-    if (seconds <= 0) return effect
-    return effect.pipe(
-      Effect.timeoutOrElse({
-        duration: Duration.seconds(seconds),
-        orElse: () => Effect.fail(new NetworkTimeout({ seconds, during, remote: this.remoteName }))
-      })
-    )
+    if (typeof deadline === "number" && deadline <= 0) return effect
+    const duration = typeof deadline === "number" ? Duration.seconds(deadline) : deadline
+    return Effect.timeoutOrElse(effect, {
+      duration,
+      orElse: () =>
+        Effect.fail(
+          new NetworkTimeout({
+            seconds: Duration.toMillis(duration) / 1000,
+            during,
+            remote: this.remoteName,
+            ...(command === undefined ? {} : { command })
+          })
+        )
+    })
   }
 }
 

@@ -36,7 +36,7 @@ export const withProgress =
       if (frame > 0) process.stderr.write("\r\x1b[K")
     })
     return Effect.acquireUseRelease(
-      Effect.forkDetach(spinner),
+      Effect.forkChild(spinner),
       () => effect,
       (fiber) => Effect.andThen(Fiber.interrupt(fiber), clear)
     )

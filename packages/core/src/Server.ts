@@ -193,7 +193,9 @@ class Shared {
 /**
  * Handles one accepted socket: tunnel, handshake, then `handler` with the open connection.
  * Never fails: every problem is logged, answered on the wire where the protocol says so, and
- * ends only this connection.
+ * ends only this connection. One socket alone: the limits a server shares across its
+ * connections (`maxConnections`, `maxTotalBufferedBytes`, the shutdown grace) take effect
+ * through {@link serve}.
  */
 export const handleSocket = <E, R, EA = never, RA = never>(
   socket: Socket.Socket,

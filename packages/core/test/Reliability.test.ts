@@ -42,6 +42,21 @@ const explodingChunk = (): Uint8Array => {
 
 const errorLines = (lines: ReadonlyArray<LogLine>) => lines.filter((line) => line.level === "Error")
 
+/** `socket`, whose writer throws (as a writer bug would) from its write after the first `writes`. */
+const throwingAfter = (socket: Socket.Socket, writes: number): Socket.Socket => {
+  let written = 0
+  return Socket.make({
+    reader: socket.reader,
+    writer: Effect.map(socket.writer, (writer) => ({
+      write: (chunk: Uint8Array | string | Socket.CloseEvent) => {
+        if (!Socket.isCloseEvent(chunk) && ++written > writes) throw new RangeError("injected writer failure")
+        return writer.write(chunk)
+      },
+      writeAll: writer.writeAll
+    }))
+  })
+}
+
 describe("every fiber accounted for", () => {
   it.effect("a decoding step that throws ends a client's connection: the waiting request fails with the cause", () => {
     const lines: Array<LogLine> = []
@@ -106,21 +121,11 @@ describe("every fiber accounted for", () => {
     return Effect.gen(function* () {
       // The client's socket writer throws from its third write on: after CCRE and CARE.
       const ends: Array<MemorySocket.MemorySocket> = []
-      let writes = 0
       const transport = Layer.succeed(Transport.Transport)({
         connect: () =>
           Effect.map(MemorySocket.pair(), ([client, server]) => {
             ends.push(server)
-            return Socket.make({
-              reader: client.reader,
-              writer: Effect.map(client.writer, (writer) => ({
-                write: (chunk: Uint8Array | string | Socket.CloseEvent) => {
-                  if (!Socket.isCloseEvent(chunk) && ++writes > 2) throw new RangeError("injected writer failure")
-                  return writer.write(chunk)
-                },
-                writeAll: writer.writeAll
-              }))
-            })
+            return throwingAfter(client, 2)
           }),
         hostname: "test-host",
         username: "test-user"
@@ -150,17 +155,7 @@ describe("every fiber accounted for", () => {
       return Effect.gen(function* () {
         const [clientEnd, serverEnd] = yield* MemorySocket.pair()
         // The server's writer throws from its fourth write on: after HELO, SCAR and SCON.
-        let writes = 0
-        const throwing = Socket.make({
-          reader: serverEnd.reader,
-          writer: Effect.map(serverEnd.writer, (writer) => ({
-            write: (chunk: Uint8Array | string | Socket.CloseEvent) => {
-              if (!Socket.isCloseEvent(chunk) && ++writes > 3) throw new RangeError("injected writer failure")
-              return writer.write(chunk)
-            },
-            writeAll: writer.writeAll
-          }))
-        })
+        const throwing = throwingAfter(serverEnd, 3)
         const seen = Deferred.makeUnsafe<{ readonly write: unknown; readonly closed: unknown }>()
         const handler = (connection: Connection.Connection) =>
           Effect.gen(function* () {

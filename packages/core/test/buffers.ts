@@ -47,7 +47,7 @@ const classOf: Record<string, ArrayClass> = {
 }
 
 /** The class a byte or data value must have: exactly it, never a subclass such as `Buffer`. */
-export const expectedClass = (value: Value.Value): ArrayClass | undefined => classOf[value.type]
+const expectedClass = (value: Value.Value): ArrayClass | undefined => classOf[value.type]
 
 /**
  * Asserts that every byte and data value of the packet, and its info bytes, is exactly a

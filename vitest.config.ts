@@ -33,8 +33,16 @@ const project = (name: "core" | "node" | "cli") => ({
 })
 const examples = {
   extends: true as const,
-  // with the check that the README shows the example test file as it is
+  // with the checks that the docs show the example test file and the limits as they are
   test: { name: "examples", include: ["examples/**/*.test.ts", "test/*.test.ts"] }
+}
+// The docs' TypeScript blocks, type-checked against the built packages and run against a
+// simulated node (test/docs/README.md): the checker's own tests on its fixtures
+// (checker.test.ts), and every block of README.md and docs/ (blocks.test.ts), so a new guide
+// under docs/ is checked with no change here.
+const docs = {
+  extends: true as const,
+  test: { name: "docs", include: ["test/docs/*.test.ts"] }
 }
 
 export default defineConfig({
@@ -51,6 +59,6 @@ export default defineConfig({
     // file: a third less CPU for the suite. No test changes global or module state.
     isolate: false,
     passWithNoTests: false,
-    projects: [project("core"), project("node"), project("cli"), examples]
+    projects: [project("core"), project("node"), project("cli"), examples, docs]
   }
 })

@@ -8,9 +8,9 @@
  *   npx tsx examples/backend.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, NcpCommand } from "@effect-ncp/core"
+import { Client, CommandClient, type NcpCommand, SweepLevel } from "@effect-ncp/core"
 import { SimulatedNode } from "@effect-ncp/core/testing"
-import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
+import { NodeListener, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -44,7 +44,7 @@ class SpectrumMonitor extends Context.Service<
         thresholdDbm: number
       ) {
         const bins = 200
-        const { PDAT: levels } = yield* NcpCommand.call(
+        const { PDAT: levels } = yield* CommandClient.call(
           node,
           SimulatedNode.Sweep,
           { FSTA: startMhz, FSTP: stopMhz, BINS: bins },
@@ -52,7 +52,7 @@ class SpectrumMonitor extends Context.Service<
         )
         const found: Array<Occupied> = []
         for (let bin = 0; bin < bins; bin++) {
-          const dbm = SimulatedNode.sweepLevelToDbm(levels[bin] ?? 0)
+          const dbm = SweepLevel.toDbm(levels[bin] ?? 0)
           if (dbm > thresholdDbm) found.push({ mhz: startMhz + ((stopMhz - startMhz) * bin) / (bins - 1), dbm })
         }
         return found
@@ -63,12 +63,12 @@ class SpectrumMonitor extends Context.Service<
 }
 
 const program = Effect.gen(function* () {
-  const server = yield* NcpSocketServer.make({ host: "127.0.0.1", port: 0 })
+  const server = yield* NodeListener.make({ host: "127.0.0.1", port: 0 })
   yield* Effect.forkScoped(SimulatedNode.serve().pipe(Effect.provideService(SocketServer.SocketServer, server)))
 
   // The backend's layers: the service, on a connection, on Node's transport.
   const backend = SpectrumMonitor.layer.pipe(
-    Layer.provide(Client.NcpClient.layer({ host: "127.0.0.1", port: NcpSocketServer.port(server.address) })),
+    Layer.provide(Client.NcpClient.layer({ host: "127.0.0.1", port: NodeListener.port(server.address) })),
     Layer.provide(NodeTransport.layer)
   )
 

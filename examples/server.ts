@@ -9,8 +9,8 @@
  *   npx tsx examples/server.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, CommandRouter, NcpCommand, Server, WireSchema } from "@effect-ncp/core"
-import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
+import { Client, CommandClient, CommandRouter, NcpCommand, Server, WireSchema } from "@effect-ncp/core"
+import { NodeListener, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as SocketServer from "effect/socket/SocketServer"
@@ -35,21 +35,21 @@ const calculator = CommandRouter.make(
 )
 
 const program = Effect.gen(function* () {
-  const server = yield* NcpSocketServer.make({ host: "127.0.0.1", port: 0 })
+  const server = yield* NodeListener.make({ host: "127.0.0.1", port: 0 })
   yield* Effect.forkScoped(
     Server.serve(CommandRouter.toHandler(calculator), { hello: { NCPV: "calculator 1.0" } }).pipe(
       Effect.provideService(SocketServer.SocketServer, server)
     )
   )
-  yield* Console.log(`serving on ${NcpSocketServer.formatAddress(server.address)}`)
+  yield* Console.log(`serving on ${NodeListener.formatAddress(server.address)}`)
 
-  const connection = yield* Client.connect({ host: "127.0.0.1", port: NcpSocketServer.port(server.address) })
-  const { SUM } = yield* NcpCommand.call(connection, Add, { A: 20, B: 22 })
+  const connection = yield* Client.connect({ host: "127.0.0.1", port: NodeListener.port(server.address) })
+  const { SUM } = yield* CommandClient.call(connection, Add, { A: 20, B: 22 })
   yield* Console.log(`CALC ADD A=20 B=22 -> SUM=${SUM}`)
-  const refused = yield* NcpCommand.call(connection, Divide, { A: 1, B: 0 }).pipe(Effect.flip)
+  const refused = yield* CommandClient.call(connection, Divide, { A: 1, B: 0 }).pipe(Effect.flip)
   yield* Console.log(`CALC DIV A=1 B=0 -> ${refused._tag}: ${refused.message}`)
   // A value the wire type cannot hold never leaves the client.
-  const invalid = yield* NcpCommand.call(connection, Add, { A: 2 ** 31, B: 1 }).pipe(Effect.flip)
+  const invalid = yield* CommandClient.call(connection, Add, { A: 2 ** 31, B: 1 }).pipe(Effect.flip)
   yield* Console.log(`CALC ADD A=2^31 -> ${invalid._tag}: ${invalid.message}`)
   // The untyped API talks to the same server: bad params are answered naming the param.
   const untyped = yield* connection.request("CALC", "ADD", { A: "twenty", B: 22 }).pipe(Effect.flip)

@@ -5,14 +5,7 @@
  */
 
 import { assert, describe, expect, it } from "@effect/vitest"
-import {
-  Client,
-  CommandRouter,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  NcpCommand,
-  WireSchema
-} from "@effect-ncp/core"
+import { Client, CommandClient, CommandRouter, Decoder, Encoder, NcpCommand, WireSchema } from "@effect-ncp/core"
 import { NcpTest } from "@effect-ncp/core/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -52,7 +45,7 @@ class NodeHealth extends Context.Service<
     NodeHealth,
     Effect.gen(function* () {
       const node = yield* Client.NcpClient
-      const check = NcpCommand.call(node, Status, {}, { timeout: "10 seconds" }).pipe(
+      const check = CommandClient.call(node, Status, {}, { timeout: "10 seconds" }).pipe(
         Effect.map((status) => ({ up: status.STAT === "OK", uptimeSeconds: status.UPTM })),
         Effect.catch(() => Effect.succeed({ up: false }))
       )
@@ -68,11 +61,11 @@ describe("Tune", () => {
   // The params Schema generates every case: any f32, any string without NUL, CHAN present or
   // not, FREQ within its check.
   it.prop("its params cross the wire unchanged", [Tune.params], ([params]) => {
-    const bytes = encodePacketOrThrow({
+    const bytes = Encoder.encodePacketOrThrow({
       type: "RXCT",
       fields: [{ name: "TUNE", id: 1, params: Result.getOrThrow(NcpCommand.encodeParams(Tune, params)) }]
     })
-    const [field] = decodePacketOrThrow(bytes).packet.fields
+    const [field] = Decoder.decodePacketOrThrow(bytes).packet.fields
     assert(field !== undefined)
     expect(Result.getOrThrow(NcpCommand.decodeParams(Tune, field))).toEqual(params)
   })
@@ -83,7 +76,7 @@ describe("Tune", () => {
     ({ params }) =>
       Effect.gen(function* () {
         const connection = yield* NcpTest.connect({ handler: CommandRouter.toHandler(receiver) })
-        const reply = yield* NcpCommand.call(connection, Tune, params)
+        const reply = yield* CommandClient.call(connection, Tune, params)
         expect(reply).toEqual({ FREQ: params.FREQ, CHAN: params.CHAN ?? 0 })
       }).pipe(Effect.scoped),
     { arbitrary: { runs: 50 } }

@@ -1,26 +1,30 @@
 /**
  * A time capture: ask for `DSPC TIME` (IQ samples around a centre frequency), wait for the
- * data reply on the command's typed Response, and compute its power. Shows `NcpCommand.send`
+ * data reply on the command's typed Response, and compute its power. Shows `CommandClient.send`
  * (a scoped Response whose replies come decoded, each with its field and packet timestamp)
  * and a data i16 param. Runs against a simulated node started in-process on a free port.
  *
  *   npx tsx examples/time-capture.ts
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Client, NcpCommand, Timestamp } from "@effect-ncp/core"
+import { Client, CommandClient, Timestamp } from "@effect-ncp/core"
 import { SimulatedNode } from "@effect-ncp/core/testing"
-import { NcpSocketServer, NodeTransport } from "@effect-ncp/node"
+import { NodeListener, NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as SocketServer from "effect/socket/SocketServer"
 
 const program = Effect.gen(function* () {
-  const server = yield* NcpSocketServer.make({ host: "127.0.0.1", port: 0 })
+  const server = yield* NodeListener.make({ host: "127.0.0.1", port: 0 })
   yield* Effect.forkScoped(SimulatedNode.serve().pipe(Effect.provideService(SocketServer.SocketServer, server)))
-  const connection = yield* Client.connect({ host: "127.0.0.1", port: NcpSocketServer.port(server.address) })
+  const connection = yield* Client.connect({ host: "127.0.0.1", port: NodeListener.port(server.address) })
 
   // FCTR in MHz, NSMP complex samples, SRAT in Hz (see SimulatedNode.Time).
-  const response = yield* NcpCommand.send(connection, SimulatedNode.Time, { FCTR: 2400, NSMP: 65_536, SRAT: 1_000_000 })
+  const response = yield* CommandClient.send(connection, SimulatedNode.Time, {
+    FCTR: 2400,
+    NSMP: 65_536,
+    SRAT: 1_000_000
+  })
   const { params: capture, field } = yield* response.recv
 
   const iq = capture.DATA

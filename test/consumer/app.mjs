@@ -4,17 +4,17 @@
 //
 //   node app.mjs 127.0.0.1:9999
 import assert from "node:assert/strict"
-import { decodePacketOrThrow, encodePacketOrThrow, Field } from "@effect-ncp/core"
+import { Decoder, Encoder, Field } from "@effect-ncp/core"
 import { NodeNcp } from "@effect-ncp/node"
 import * as Effect from "effect/Effect"
 
 const [host = "127.0.0.1", port = "9999"] = (process.argv[2] ?? "").split(":")
 
-const bytes = encodePacketOrThrow({
+const bytes = Encoder.encodePacketOrThrow({
   type: "DSPC",
   fields: [{ name: "SWEP", id: 1, params: { FSTA: 400, FSTP: 500, NAME: "consumer" } }]
 })
-const { packet } = decodePacketOrThrow(bytes)
+const { packet } = Decoder.decodePacketOrThrow(bytes)
 assert.equal(packet.type, "DSPC")
 assert.deepEqual(Field.toRecord(packet.fields[0]), { FSTA: 400, FSTP: 500, NAME: "consumer" })
 console.log(`encoded and decoded a ${bytes.length}-byte packet`)

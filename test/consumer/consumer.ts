@@ -6,7 +6,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/consumer.js
  */
-import { Client, type Connection, type ConnectionError, Field, Value } from "@effect-ncp/core"
+import { Client, type Connection, type ConnectionError, Field, SweepLevel, Value } from "@effect-ncp/core"
 import { MemorySocket, SimulatedNode } from "@effect-ncp/core/testing"
 import { NodeNcp } from "@effect-ncp/node"
 import * as Effect from "effect/Effect"
@@ -39,10 +39,10 @@ const add = (a: number, b: number) =>
 
 const calculatorRoundTrip = Effect.gen(function* () {
   const server = yield* NodeNcp.make(calculator, { host: "127.0.0.1", port: 0 })
-  const client: Layer.Layer<Client.NcpClient, ConnectionError> = NodeNcp.layerClient({
+  const client: Layer.Layer<Client.NcpClient, ConnectionError.ConnectionError> = NodeNcp.layerClient({
     host: "127.0.0.1",
     port: server.port,
-    timeout: 10
+    timeout: "10 seconds"
   })
   const { SUM, NOTE } = yield* add(2, 3.5).pipe(Effect.provide(client))
   if (SUM !== 5.5 || NOTE !== "added") return yield* Effect.die(`unexpected reply: ${SUM} ${NOTE}`)
@@ -51,12 +51,12 @@ const calculatorRoundTrip = Effect.gen(function* () {
 
 const simulatedSweep = Effect.gen(function* () {
   const node = yield* NodeNcp.make(SimulatedNode.handler, { host: "127.0.0.1", port: 0, hello: SimulatedNode.hello })
-  const connection = yield* NodeNcp.connect({ host: "127.0.0.1", port: node.port, timeout: 10 })
+  const connection = yield* NodeNcp.connect({ host: "127.0.0.1", port: node.port, timeout: "10 seconds" })
   const sweep = yield* connection.request("DSPC", "SWEP", { FSTA: 88, FSTP: 108, BINS: 16 })
   const levels = Field.get(sweep, "PDAT")
   if (!(levels instanceof Uint8Array)) return yield* Effect.die("the sweep has no PDAT")
   const first = levels[0]
-  return first === undefined ? [] : [SimulatedNode.sweepLevelToDbm(first)]
+  return first === undefined ? [] : [SweepLevel.toDbm(first)]
 })
 
 const inMemory = Effect.gen(function* () {

@@ -22,16 +22,17 @@
  * }
  * ```
  *
+ * @module
  * @since 0.1.0
  */
-import { type Decoded, DecodeError, decodePacket, Framing, Packet } from "@effect-ncp/core"
+import { CodecError, Decoder, Limits, Packet } from "@effect-ncp/core"
 import * as Result from "effect/Result"
 
 /** A packet that decoded, at its byte offset in the capture. */
 export interface PacketFound {
   readonly _tag: "Packet"
   readonly offset: number
-  readonly decoded: Decoded
+  readonly decoded: Decoder.Decoded
 }
 
 /**
@@ -42,7 +43,7 @@ export interface Malformed {
   readonly _tag: "Malformed"
   readonly offset: number
   readonly length: number
-  readonly error: DecodeError
+  readonly error: CodecError.DecodeError
 }
 
 /** What {@link scanCapture} finds, in capture order. */
@@ -55,106 +56,206 @@ export interface ScanOptions {
 }
 
 const MAGIC = [0xdd, 0xcc, 0xbb, 0xaa] as const
+const HEADER_PREFIX = 12
 
-const magicAt = (bytes: Uint8Array, at: number): boolean =>
-  at + 4 <= bytes.length &&
-  bytes[at] === MAGIC[0] &&
-  bytes[at + 1] === MAGIC[1] &&
-  bytes[at + 2] === MAGIC[2] &&
-  bytes[at + 3] === MAGIC[3]
+/**
+ * The scan as a state machine over chunks: {@link push} bytes as they are read, take the events
+ * found so far with {@link next}, and call {@link end} when the input ends. It keeps only what it
+ * has not scanned yet (at most one packet of `maxPacketBytes`, and the few bytes a header magic
+ * may straddle), so a capture of any size is scanned in flat memory. The events are those of
+ * {@link scanCapture} over the whole input, whatever the chunks.
+ *
+ * Decoded values may view the bytes given: give chunks that are not reused afterwards.
+ */
+export class CaptureScanner {
+  private readonly maxPacketBytes: number
+  private buffer = new Uint8Array(0)
+  /** The capture offset of `buffer[0]`. */
+  private base = 0
+  /** The scan position (a capture offset): bytes before it are done with. */
+  private offset = 0
+  /** The capture offset where the bytes held end. */
+  private limit = 0
+  private ended = false
+  /** Skipping malformed bytes: where they started, why, and where the search for a magic is. */
+  private skipping: { readonly offset: number; readonly error: CodecError.DecodeError; searchFrom: number } | undefined
 
-/** The offset of the next header magic at or after `from`, or the capture's length. */
-const nextMagic = (bytes: Uint8Array, from: number): number => {
-  for (let at = from; at + 4 <= bytes.length; at++) if (magicAt(bytes, at)) return at
-  return bytes.length
+  constructor(options?: ScanOptions) {
+    this.maxPacketBytes = options?.maxPacketBytes ?? Limits.client.maxPacketBytes
+  }
+
+  /** Adds the next chunk of the capture. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return
+    const tail = this.limit - this.base
+    if (this.buffer.length - tail >= chunk.length) {
+      // appended into free room: bytes already handed out are not touched
+      this.buffer.set(chunk, tail)
+    } else {
+      // A new buffer rather than moving bytes within the old one: events already handed out may
+      // view it. Doubling keeps the copying linear in the capture's size.
+      const keepFrom = Math.max(this.base, this.skipping?.searchFrom ?? this.offset)
+      const held = this.limit - keepFrom
+      const next = new Uint8Array(Math.max(4096, 2 * (held + chunk.length)))
+      next.set(this.buffer.subarray(keepFrom - this.base, tail))
+      next.set(chunk, held)
+      this.buffer = next
+      this.base = keepFrom
+    }
+    this.limit += chunk.length
+  }
+
+  /** The bytes held now: what is not scanned yet (at most a packet and a few bytes). */
+  get held(): number {
+    return this.limit - Math.max(this.base, this.skipping?.searchFrom ?? this.offset)
+  }
+
+  /** Marks the end of the capture: what is left is scanned as the capture's last bytes. */
+  end(): void {
+    this.ended = true
+  }
+
+  private byte(at: number): number {
+    return this.buffer[at - this.base] ?? 0
+  }
+
+  private magicAt(at: number): boolean {
+    return (
+      at + 4 <= this.limit &&
+      this.byte(at) === MAGIC[0] &&
+      this.byte(at + 1) === MAGIC[1] &&
+      this.byte(at + 2) === MAGIC[2] &&
+      this.byte(at + 3) === MAGIC[3]
+    )
+  }
+
+  private resync(error: CodecError.DecodeError, searchFrom: number): void {
+    this.skipping = { offset: this.offset, error, searchFrom }
+  }
+
+  /** The next event, or `undefined` when more input is needed (or, after {@link end}, when the scan is done). */
+  next(): CaptureEvent | undefined {
+    for (;;) {
+      const skipping = this.skipping
+      if (skipping !== undefined) {
+        let at = skipping.searchFrom
+        while (at + 4 <= this.limit && !this.magicAt(at)) at++
+        if (at + 4 > this.limit && !this.ended) {
+          // keep the bytes a magic may straddle, forget the rest
+          skipping.searchFrom = Math.max(skipping.searchFrom, this.limit - 3)
+          this.forget(skipping.searchFrom)
+          return undefined
+        }
+        const resume = at + 4 <= this.limit ? at : this.limit
+        this.skipping = undefined
+        this.offset = resume
+        return { _tag: "Malformed", offset: skipping.offset, length: resume - skipping.offset, error: skipping.error }
+      }
+      const offset = this.offset
+      const remaining = this.limit - offset
+      if (remaining === 0 && this.ended) return undefined
+      if (remaining < HEADER_PREFIX) {
+        if (!this.ended) return undefined
+        this.resync(
+          new CodecError.DecodeError({
+            reason: "Truncated",
+            offset,
+            detail: `capture ends ${remaining} bytes into a packet header`
+          }),
+          this.limit
+        )
+        continue
+      }
+      if (!this.magicAt(offset)) {
+        const header = Array.from(this.buffer.subarray(offset - this.base, offset - this.base + 4), (b) =>
+          b.toString(16).padStart(2, "0")
+        ).join(" ")
+        this.resync(
+          new CodecError.DecodeError({
+            reason: "HeaderMagic",
+            offset,
+            detail: `bad header magic ${header}, expected dd cc bb aa`
+          }),
+          offset + 1
+        )
+        continue
+      }
+      const view = new DataView(this.buffer.buffer, this.buffer.byteOffset + offset - this.base, HEADER_PREFIX)
+      const declared = view.getUint32(8, true) * 4
+      if (declared < Packet.HEADER_BYTES + Packet.FOOTER_BYTES) {
+        this.resync(
+          new CodecError.DecodeError({
+            reason: "PacketTooSmall",
+            offset: offset + 8,
+            detail: `declared packet size ${declared} bytes is below the minimum of 40`
+          }),
+          offset + 4
+        )
+        continue
+      }
+      if (declared > this.maxPacketBytes) {
+        this.resync(
+          new CodecError.DecodeError({
+            reason: "PacketTooLarge",
+            offset: offset + 8,
+            detail: `declared packet size ${declared} bytes exceeds the maximum of ${this.maxPacketBytes}`
+          }),
+          offset + 4
+        )
+        continue
+      }
+      if (remaining < declared && !this.ended) return undefined
+      if (declared > remaining) {
+        let resume = offset + 4
+        while (resume + 4 <= this.limit && !this.magicAt(resume)) resume++
+        const truncated = resume + 4 > this.limit
+        this.resync(
+          new CodecError.DecodeError({
+            reason: truncated ? "Truncated" : "PacketSizeMismatch",
+            offset: truncated ? offset : offset + 8,
+            detail: truncated
+              ? `capture ends inside a packet: ${declared} bytes declared, ${remaining} left`
+              : `declared packet size ${declared} bytes runs past the next packet at offset ${resume}`
+          }),
+          offset + 4
+        )
+        continue
+      }
+      const bytes = this.buffer.subarray(offset - this.base, offset - this.base + declared)
+      const result = Decoder.decodePacket(bytes, { baseOffset: offset })
+      const end = offset + declared
+      if (Result.isSuccess(result)) {
+        this.offset = end
+        return { _tag: "Packet", offset, decoded: result.success }
+      }
+      // A packet that does not decode: the 4 bytes after it tell whether its size leads to the
+      // next one (decoded again once they are here).
+      if (this.limit - end < 4 && !this.ended) return undefined
+      // Skip exactly the declared size only when that lands on a packet (or the end); a wrong
+      // size field would otherwise throw away the packet after it too.
+      if (end === this.limit || this.magicAt(end)) {
+        this.offset = end
+        return { _tag: "Malformed", offset, length: declared, error: result.failure }
+      }
+      this.resync(result.failure, offset + 4)
+    }
+  }
+
+  /** Lets go of the bytes before `at` (a capture offset), when that frees much of the buffer. */
+  private forget(at: number): void {
+    const index = at - this.base
+    if (index < this.buffer.length / 2 || index < 4096) return
+    this.buffer = this.buffer.slice(index, this.limit - this.base)
+    this.base = at
+  }
 }
 
 /** Decodes every packet of a capture, reporting and skipping what does not decode. */
 export function* scanCapture(bytes: Uint8Array, options?: ScanOptions): Generator<CaptureEvent> {
-  const maxPacketBytes = options?.maxPacketBytes ?? Framing.DEFAULT_MAX_PACKET_BYTES
-  let offset = 0
-  while (offset < bytes.length) {
-    const remaining = bytes.length - offset
-    const resync = (error: DecodeError, searchFrom: number): Malformed => {
-      const resume = nextMagic(bytes, searchFrom)
-      const event: Malformed = { _tag: "Malformed", offset, length: resume - offset, error }
-      offset = resume
-      return event
-    }
-    if (remaining < 12) {
-      yield resync(
-        new DecodeError({
-          reason: "Truncated",
-          offset,
-          detail: `capture ends ${remaining} bytes into a packet header`
-        }),
-        bytes.length
-      )
-      continue
-    }
-    if (!magicAt(bytes, offset)) {
-      const header = Array.from(bytes.subarray(offset, offset + 4), (b) => b.toString(16).padStart(2, "0")).join(" ")
-      yield resync(
-        new DecodeError({ reason: "HeaderMagic", offset, detail: `bad header magic ${header}, expected dd cc bb aa` }),
-        offset + 1
-      )
-      continue
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, 12)
-    const declared = view.getUint32(8, true) * 4
-    if (declared < Packet.HEADER_BYTES + Packet.FOOTER_BYTES) {
-      yield resync(
-        new DecodeError({
-          reason: "PacketTooSmall",
-          offset: offset + 8,
-          detail: `declared packet size ${declared} bytes is below the minimum of 40`
-        }),
-        offset + 4
-      )
-      continue
-    }
-    if (declared > maxPacketBytes) {
-      yield resync(
-        new DecodeError({
-          reason: "PacketTooLarge",
-          offset: offset + 8,
-          detail: `declared packet size ${declared} bytes exceeds the maximum of ${maxPacketBytes}`
-        }),
-        offset + 4
-      )
-      continue
-    }
-    if (declared > remaining) {
-      const resume = nextMagic(bytes, offset + 4)
-      yield resync(
-        new DecodeError({
-          reason: resume === bytes.length ? "Truncated" : "PacketSizeMismatch",
-          offset: resume === bytes.length ? offset : offset + 8,
-          detail:
-            resume === bytes.length
-              ? `capture ends inside a packet: ${declared} bytes declared, ${remaining} left`
-              : `declared packet size ${declared} bytes runs past the next packet at offset ${resume}`
-        }),
-        offset + 4
-      )
-      continue
-    }
-    const result = decodePacket(bytes.subarray(offset, offset + declared), { baseOffset: offset })
-    if (Result.isSuccess(result)) {
-      yield { _tag: "Packet", offset, decoded: result.success }
-      offset += declared
-      continue
-    }
-    const end = offset + declared
-    // Skip exactly the declared size only when that lands on a packet (or the end); a wrong
-    // size field would otherwise throw away the packet after it too.
-    if (end === bytes.length || magicAt(bytes, end)) {
-      yield { _tag: "Malformed", offset, length: declared, error: result.failure }
-      offset = end
-    } else {
-      yield resync(result.failure, offset + 4)
-    }
-  }
+  const scanner = new CaptureScanner(options)
+  scanner.push(bytes)
+  scanner.end()
+  for (let event = scanner.next(); event !== undefined; event = scanner.next()) yield event
 }
 
 /** One line about malformed bytes: where they start, what is wrong, what was skipped. */
@@ -171,35 +272,75 @@ export interface HexProblem {
 }
 
 /**
+ * A hex capture decoded as it is read: pairs of hex digits, any case, with whitespace (newlines
+ * included) anywhere between pairs ignored. Push the text's bytes (ASCII) chunk by chunk; a pair
+ * may straddle two chunks. Offsets in problems count characters from the start of the text.
+ */
+export class HexDecoder {
+  private high = -1
+  private highAt = 0
+  private position = 0
+
+  /** The bytes of the next chunk of text, or the first problem in it. */
+  push(text: Uint8Array): Result.Result<Uint8Array, HexProblem> {
+    const out = new Uint8Array((text.length >> 1) + 1)
+    let length = 0
+    for (let i = 0; i < text.length; i++, this.position++) {
+      const code = text[i] ?? 0
+      if (code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d) {
+        if (this.high >= 0) {
+          return Result.fail({
+            offset: this.position,
+            detail: `whitespace inside the hex byte at character ${this.highAt}`
+          })
+        }
+        continue
+      }
+      const digit = hexDigit(code)
+      if (digit < 0) {
+        return Result.fail({
+          offset: this.position,
+          detail: `${JSON.stringify(String.fromCharCode(code))} at character ${this.position} is not a hex digit`
+        })
+      }
+      if (this.high < 0) {
+        this.high = digit
+        this.highAt = this.position
+      } else {
+        out[length++] = (this.high << 4) | digit
+        this.high = -1
+      }
+    }
+    return Result.succeed(out.subarray(0, length))
+  }
+
+  /** The end of the text: a problem when a digit is left alone. */
+  end(): Result.Result<void, HexProblem> {
+    return this.high >= 0
+      ? Result.fail({
+          offset: this.highAt,
+          detail: `odd number of hex digits (lone digit at character ${this.highAt})`
+        })
+      : Result.void
+  }
+}
+
+/**
  * The bytes of a hex capture: pairs of hex digits, any case, with whitespace (newlines
  * included) anywhere between pairs ignored.
  */
 export const parseHex = (text: string): Result.Result<Uint8Array, HexProblem> => {
-  const out = new Uint8Array(text.length >> 1)
-  let length = 0
-  let high = -1
-  let highAt = 0
+  const decoder = new HexDecoder()
+  const units = new Uint8Array(text.length)
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i)
-    if (code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d) {
-      if (high >= 0) return Result.fail({ offset: i, detail: `whitespace inside the hex byte at character ${highAt}` })
-      continue
-    }
-    const digit = hexDigit(code)
-    if (digit < 0) {
-      return Result.fail({ offset: i, detail: `${JSON.stringify(text[i])} at character ${i} is not a hex digit` })
-    }
-    if (high < 0) {
-      high = digit
-      highAt = i
-    } else {
-      out[length++] = (high << 4) | digit
-      high = -1
-    }
+    // a character beyond one byte is not a hex digit: any such byte is refused the same way
+    units[i] = code < 0x100 ? code : 0x3f
   }
-  if (high >= 0)
-    return Result.fail({ offset: highAt, detail: `odd number of hex digits (lone digit at character ${highAt})` })
-  return Result.succeed(out.subarray(0, length))
+  const bytes = decoder.push(units)
+  if (Result.isFailure(bytes)) return bytes
+  const ended = decoder.end()
+  return Result.isFailure(ended) ? Result.fail(ended.failure) : bytes
 }
 
 const hexDigit = (code: number): number => {

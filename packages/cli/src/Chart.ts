@@ -2,7 +2,7 @@
  * Terminal pictures of node data: a sweep as a spectrum chart, an IQ capture as a summary.
  *
  * {@link spectrumChart} draws sweep levels (data u8, converted to dBm by the one mapping in
- * `SimulatedNode.sweepLevelToDbm`) over the frequency range of the sweep, with a level axis
+ * `SweepLevel.toDbm`) over the frequency range of the sweep, with a level axis
  * in dBm on the left and a frequency axis in MHz below. Each column shows the highest level of
  * the bins it covers, so a narrow carrier stays visible however many bins share a column.
  * Plain text: Unicode block characters by default, or pure ASCII; no colors.
@@ -10,16 +10,17 @@
  * @example
  * ```ts
  * import { Chart } from "@effect-ncp/cli"
- * import { SimulatedNode } from "@effect-ncp/core/testing"
+ * import { SimulatedSignal } from "@effect-ncp/core/testing"
  *
- * const sweep = SimulatedNode.sweepSpectrum({ startHz: 88e6, stopHz: 108e6 })
+ * const sweep = SimulatedSignal.sweepSpectrum({ startHz: 88e6, stopHz: 108e6 })
  * console.log(Chart.spectrumChart(sweep, { startHz: 88e6, stopHz: 108e6 }))
- * console.log(Chart.iqSummary(SimulatedNode.iqCapture({ samples: 4096 }), 1e6))
+ * console.log(Chart.iqSummary(SimulatedSignal.iqCapture({ samples: 4096 }), 1e6))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
-import { SimulatedNode } from "@effect-ncp/core/testing"
+import { SweepLevel } from "@effect-ncp/core"
 
 /** Options of {@link spectrumChart}. */
 export interface SpectrumChartOptions {
@@ -40,8 +41,9 @@ export interface SpectrumChartOptions {
 }
 
 /** The default plot size: 72 columns by 16 rows, which with the axes fits an 80-column terminal. */
-export const DEFAULT_WIDTH = 72
-export const DEFAULT_HEIGHT = 16
+export const defaultWidth = 72
+/** The default plot height in rows (see {@link defaultWidth}). */
+export const defaultHeight = 16
 
 const glyphs = {
   unicode: {
@@ -67,11 +69,11 @@ const glyphs = {
  * frequency axis and its labels in MHz (`height + 4` lines in all).
  */
 export const spectrumChart = (sweep: ArrayLike<number>, options: SpectrumChartOptions): string => {
-  const width = Math.max(8, Math.floor(options.width ?? DEFAULT_WIDTH))
-  const height = Math.max(2, Math.floor(options.height ?? DEFAULT_HEIGHT))
+  const width = Math.max(8, Math.floor(options.width ?? defaultWidth))
+  const height = Math.max(2, Math.floor(options.height ?? defaultHeight))
   const glyph = glyphs[options.charset ?? "unicode"]
   const { startHz, stopHz } = options
-  const dbm = Array.from(sweep, SimulatedNode.sweepLevelToDbm)
+  const dbm = Array.from(sweep, SweepLevel.toDbm)
 
   const columns = columnPeaks(dbm, width)
   const finite = columns.filter(Number.isFinite)
@@ -152,7 +154,7 @@ const title = (dbm: ReadonlyArray<number>, startHz: number, stopHz: number): str
 }
 
 /** Hz as MHz with at most 3 decimals, trailing zeros dropped: `88`, `93.5`, `2400.125`. */
-export const formatMHz = (hz: number): string => formatNumber(hz / 1e6, 3)
+const formatMHz = (hz: number): string => formatNumber(hz / 1e6, 3)
 
 const formatNumber = (n: number, decimals: number): string => {
   const fixed = n.toFixed(decimals)

@@ -14,12 +14,14 @@
  * //   PDAT  u8[]  1024 values: 73 75 72 70 71 ...
  * ```
  *
+ * @module
  * @since 0.1.0
  */
-import { type Connection, Json, Timestamp, type Value } from "@effect-ncp/core"
+import { type Fleet, Json, Timestamp, type Value } from "@effect-ncp/core"
+import * as Hex from "effect/encoding/Hex"
 
-/** A received field as one JSON line, the form `ncp decode` prints. */
-export const fieldJson = (field: Connection.IncomingField): string =>
+/** A received field (a connection's, or a fleet's reply) as one JSON line, the form `ncp decode` prints. */
+export const fieldJson = (field: Fleet.ReplyField): string =>
   JSON.stringify({
     packet_type: field.packetType,
     packet_id: field.packetId,
@@ -30,7 +32,7 @@ export const fieldJson = (field: Connection.IncomingField): string =>
   })
 
 /** How many elements of a data array the readable form shows. */
-export const SHOWN_ELEMENTS = 16
+export const shownElements = 16
 
 /** A value as readable text: strings quoted, data arrays as a count and the first elements. */
 export const valueText = (value: Value.Value): string => {
@@ -39,7 +41,7 @@ export const valueText = (value: Value.Value): string => {
       return JSON.stringify(value.value)
     case "raw":
     case "unknown": {
-      const shown = Json.toHex(value.value.subarray(0, 64))
+      const shown = Hex.encode(value.value.subarray(0, 64))
       return `${value.value.length} bytes: ${shown}${value.value.length > 64 ? "..." : ""}`
     }
     case "i32":
@@ -51,15 +53,15 @@ export const valueText = (value: Value.Value): string => {
       return String(value.value)
     default: {
       const elements: ArrayLike<number | bigint> = value.value
-      const shown = Array.from({ length: Math.min(SHOWN_ELEMENTS, elements.length) }, (_, i) => String(elements[i]))
-      const more = elements.length > SHOWN_ELEMENTS ? " ..." : ""
+      const shown = Array.from({ length: Math.min(shownElements, elements.length) }, (_, i) => String(elements[i]))
+      const more = elements.length > shownElements ? " ..." : ""
       return `${elements.length} values: ${shown.join(" ")}${more}`
     }
   }
 }
 
-/** A received field as a readable block: a header line, then one line per param. */
-export const fieldText = (field: Connection.IncomingField): string => {
+/** A received field (a connection's, or a fleet's reply) as a readable block: a header line, then one line per param. */
+export const fieldText = (field: Fleet.ReplyField): string => {
   const header = `${field.packetType} ${field.name} id ${field.id} packet ${field.packetId} at ${Timestamp.toIsoString(field.packetTimestamp)}`
   const nameWidth = Math.max(4, ...field.params.map((param) => param.name.length))
   const typeWidth = Math.max(4, ...field.params.map((param) => typeName(param.value).length))

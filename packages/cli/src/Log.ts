@@ -16,6 +16,7 @@
  * const program = Effect.logWarning("careful").pipe(Effect.provide(Log.layer))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -35,7 +36,7 @@ const levelNames: Record<LogLevel.LogLevel, string> = {
 }
 
 /** Text on one line: line breaks and other control characters written as escapes. */
-export const oneLine = (text: string): string =>
+const oneLine = (text: string): string =>
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this replaces
   text.replace(/[\u0000-\u001f\u007f]/g, (char) => {
     switch (char) {
@@ -51,7 +52,7 @@ export const oneLine = (text: string): string =>
   })
 
 /** A value as log text: strings as they are, errors by their message, anything else as JSON. */
-export const valueText = (value: unknown): string => {
+const valueText = (value: unknown): string => {
   if (typeof value === "string") return value
   if (typeof value === "bigint") return `${value}`
   if (value instanceof Error) return value.message === "" ? value.name : `${value.name}: ${value.message}`

@@ -22,22 +22,31 @@
  * Params.parseParam("N:u32=-1")         // Failure(ParamError: param "N": -1 is outside the u32 range ...)
  * ```
  *
+ * @module
  * @since 0.1.0
  */
-import { Field, Identifier, Json, Value } from "@effect-ncp/core"
+import { Field, Identifier, Value } from "@effect-ncp/core"
+import * as Hex from "effect/encoding/Hex"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 
-/** A command-line param that cannot be turned into an NCP param. */
+/**
+ * A command-line param that cannot be turned into an NCP param. Its message names the param:
+ * `param "N": -1 is outside the u32 range 0..4294967295`, or, when the argument has no valid
+ * name, the argument itself: `param "FSTA": expected NAME[:TYPE]=VALUE, e.g. FSTA=400`.
+ */
 export class ParamError extends Schema.TaggedError<ParamError>()("ParamError", {
   /** The argument as given. */
   input: Schema.String,
-  /** The param name, when the argument got that far. */
-  name: Schema.optional(Schema.String),
+  /**
+   * The param's name, when the argument got that far. (Not `name`: that is the error's own
+   * name, `"ParamError"`, which would then stand in for a missing param name.)
+   */
+  param: Schema.optional(Schema.String),
   detail: Schema.String
 }) {
   override get message(): string {
-    return this.name === undefined ? this.detail : `param ${JSON.stringify(this.name)}: ${this.detail}`
+    return `param ${JSON.stringify(this.param ?? this.input)}: ${this.detail}`
   }
 }
 
@@ -47,7 +56,10 @@ export const paramTypes: ReadonlyArray<Value.KnownType> = Value.knownTypes
 /** Parses one `NAME[:TYPE]=VALUE` argument. */
 export const parseParam = (input: string): Result.Result<Field.Param, ParamError> => {
   const equals = input.indexOf("=")
-  if (equals < 0) return Result.fail(new ParamError({ input, detail: `expected NAME[:TYPE]=VALUE, got "${input}"` }))
+  if (equals < 0) {
+    const example = Identifier.isIdentifier(input) ? `, e.g. ${input}=400` : ""
+    return Result.fail(new ParamError({ input, detail: `expected NAME[:TYPE]=VALUE${example}` }))
+  }
   const left = input.slice(0, equals)
   const text = input.slice(equals + 1)
   const colon = left.indexOf(":")
@@ -55,7 +67,7 @@ export const parseParam = (input: string): Result.Result<Field.Param, ParamError
   if (!Identifier.isIdentifier(name)) {
     return Result.fail(new ParamError({ input, detail: `invalid param name "${name}": 1-4 characters of A-Z and 0-9` }))
   }
-  const fail = (detail: string) => Result.fail(new ParamError({ input, name, detail }))
+  const fail = (detail: string) => Result.fail(new ParamError({ input, param: name, detail }))
   if (colon < 0) {
     const value = inferValue(name, text)
     return typeof value === "string" ? fail(value) : Result.succeed(Field.param(name, value))
@@ -156,7 +168,7 @@ const parseTyped = (type: Value.KnownType, text: string): Value.Value | string =
       return text.includes("\u0000") ? "a string cannot hold a NUL character" : Value.string(text)
     case "raw": {
       const hex = text.startsWith("0x") || text.startsWith("0X") ? text.slice(2) : text
-      const bytes = Json.fromHex(hex)
+      const bytes = Result.getOrUndefined(Hex.decode(hex))
       return bytes === undefined ? `${JSON.stringify(text)} is not hex (an even number of 0-9, a-f)` : Value.raw(bytes)
     }
     case "u8[]":

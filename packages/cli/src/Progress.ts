@@ -11,6 +11,7 @@
  * )
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -19,7 +20,7 @@ import * as Fiber from "effect/Fiber"
 const frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
 
 /** Whether progress is shown: stderr is a terminal. */
-export const enabled = (): boolean => process.stderr.isTTY === true
+const enabled = (): boolean => process.stderr.isTTY === true
 
 /** Shows a spinner with `label` on stderr while `effect` runs (after a short delay), then clears it. */
 export const withProgress =

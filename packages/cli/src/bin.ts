@@ -13,6 +13,12 @@ import * as Runtime from "effect/Runtime"
 import { main } from "./Cli.js"
 import * as Serve from "./commands/serve.js"
 
+// A reader that goes away (`ncp serve --port 0 | head -1`) must not take the command down:
+// what would have gone to stdout is dropped, logs still go to stderr.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error
+})
+
 main.pipe(
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({

@@ -1,6 +1,7 @@
 /**
  * `@effect-ncp/cli`: the `ncp` command and the pieces it is made of, reusable on their own.
  *
+ * @module
  * @since 0.1.0
  */
 export * as Address from "./Address.js"
@@ -11,5 +12,4 @@ export * as Format from "./Format.js"
 export * as Log from "./Log.js"
 export * as Params from "./Params.js"
 export * as Progress from "./Progress.js"
-export * as Replies from "./Replies.js"
 export * from "./Reported.js"

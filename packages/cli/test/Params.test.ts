@@ -41,7 +41,7 @@ describe("Params.parseParam", () => {
     })
     it("an integer outside i32 is an error suggesting a type, not an i64", () => {
       const error = failure("N=2147483648")
-      expect(error.name).toBe("N")
+      expect(error.param).toBe("N")
       expect(error.message).toContain('param "N"')
       expect(error.message).toContain("i32 range")
       expect(error.message).toContain("N:i64=2147483648")
@@ -126,6 +126,14 @@ describe("Params.parseParam", () => {
     it("needs an =", () => {
       expect(failure("FSTA").message).toContain("NAME[:TYPE]=VALUE")
     })
+    it("names the bad argument, never the error's own name", () => {
+      expect(failure("FSTA").message).toBe('param "FSTA": expected NAME[:TYPE]=VALUE, e.g. FSTA=400')
+      expect(failure("fsta").message).toBe('param "fsta": expected NAME[:TYPE]=VALUE')
+      expect(failure("fsta=1").message).toBe('param "fsta=1": invalid param name "fsta": 1-4 characters of A-Z and 0-9')
+      for (const input of ["FSTA", "fsta=1", "N:u32=-1", "N:int=1"]) {
+        expect(failure(input).message).not.toContain("ParamError")
+      }
+    })
     it("needs a valid identifier", () => {
       expect(failure("fsta=1").message).toContain("invalid param name")
       expect(failure("TOOLONG=1").message).toContain("invalid param name")
@@ -150,6 +158,6 @@ describe("Params.parseParams", () => {
   })
   it("fails at the first bad param", () => {
     const result = Params.parseParams(["A=1", "B:u8[]=300", "C:bad=1"])
-    expect(Result.isFailure(result) && result.failure.name).toBe("B")
+    expect(Result.isFailure(result) && result.failure.param).toBe("B")
   })
 })

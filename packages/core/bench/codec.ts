@@ -12,7 +12,7 @@
  * refuse it with the default caps (`maxFieldsPerPacket`, `maxParamsPerField`,
  * `maxParamsPerPacket`), and,
  * with the caps raised so it decodes, the time of a one-shot decode, the heap it retains, and
- * with a `PacketDecoder` at `DEFAULT_DECODE_STEP_BUDGET`, yielding to the event loop between
+ * with a `Decoder.PacketDecoder` at `Limits.decodeStepBudget`, yielding to the event loop between
  * steps as a connection's reader does, the number of steps, the median, 99th percentile and
  * longest step, and the event loop's longest delay meanwhile (`loop_delay_max_ms`: the most
  * other connections wait; a long one is usually a garbage collection of the records already
@@ -26,15 +26,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import * as Result from "effect/Result"
-import {
-  DEFAULT_DECODE_STEP_BUDGET,
-  type DecodeOptions,
-  decodePacket,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  Packet,
-  PacketDecoder
-} from "../src/index.js"
+import { Decoder, Encoder, Limits, Packet } from "../src/index.js"
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 300)
@@ -134,15 +126,15 @@ for (const [name, packet] of [
   ["sweep4k", sweep4k],
   ["iq2m", iq2m]
 ] as const) {
-  const bytes = encodePacketOrThrow(packet)
+  const bytes = Encoder.encodePacketOrThrow(packet)
   const encodePerSecond = rate(() => {
-    sink ^= encodePacketOrThrow(packet).length
+    sink ^= Encoder.encodePacketOrThrow(packet).length
   })
   const decodePerSecond = rate(() => {
-    sink ^= decodePacketOrThrow(bytes).packet.fields.length
+    sink ^= Decoder.decodePacketOrThrow(bytes).packet.fields.length
   })
   const decodeCopyPerSecond = rate(() => {
-    sink ^= decodePacketOrThrow(bytes, { copy: true }).packet.fields.length
+    sink ^= Decoder.decodePacketOrThrow(bytes, { copy: true }).packet.fields.length
   })
   console.log(
     JSON.stringify({
@@ -212,15 +204,15 @@ const emptyParams = (fields: number, perField: number, code: number) =>
 /** One turn of the event loop, as a connection's reader yields between decode steps. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
-const hostile = async (name: string, bytes: Uint8Array, raised: DecodeOptions) => {
+const hostile = async (name: string, bytes: Uint8Array, raised: Decoder.DecodeOptions) => {
   const refusedStart = performance.now()
-  const refused = decodePacket(bytes)
+  const refused = Decoder.decodePacket(bytes)
   const refusedMs = performance.now() - refusedStart
   const refusal = Result.isFailure(refused) ? refused.failure.reason : "decoded"
 
   const before = heapMb()
   const start = performance.now()
-  let decoded: ReturnType<typeof decodePacketOrThrow> | undefined = decodePacketOrThrow(bytes, raised)
+  let decoded: Decoder.Decoded | undefined = Decoder.decodePacketOrThrow(bytes, raised)
   const decodeMs = performance.now() - start
   const retained = heapMb() - before
   const { fields } = decoded.packet
@@ -232,14 +224,14 @@ const hostile = async (name: string, bytes: Uint8Array, raised: DecodeOptions) =
 
   // Stepped as a connection's reader does it: a turn of the event loop between steps, so the
   // collector can work between them; the loop's longest delay is what other connections feel.
-  const decoder = new PacketDecoder(bytes, raised)
+  const decoder = new Decoder.PacketDecoder(bytes, raised)
   const stepMs: Array<number> = []
   const loopDelay = monitorEventLoopDelay({ resolution: 1 })
   loopDelay.enable()
   const stepped = performance.now()
   for (;;) {
     const stepStart = performance.now()
-    const result = decoder.step(DEFAULT_DECODE_STEP_BUDGET)
+    const result = decoder.step(Limits.decodeStepBudget)
     stepMs.push(performance.now() - stepStart)
     if (result !== undefined) {
       if (Result.isFailure(result)) throw result.failure
@@ -264,7 +256,7 @@ const hostile = async (name: string, bytes: Uint8Array, raised: DecodeOptions) =
       refused_ms: round(refusedMs),
       decode_ms: round(decodeMs),
       heap_retained_mb: round(retained),
-      step_budget: DEFAULT_DECODE_STEP_BUDGET,
+      step_budget: Limits.decodeStepBudget,
       steps: stepMs.length,
       stepped_ms: round(steppedMs),
       median_step_ms: round(quantile(0.5)),

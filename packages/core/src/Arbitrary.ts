@@ -27,25 +27,27 @@
  *
  * @example
  * ```ts
- * import { decodePacket, encodePacket } from "@effect-ncp/core"
+ * import { Decoder, Encoder } from "@effect-ncp/core"
  * import * as NcpArbitrary from "@effect-ncp/core/Arbitrary"
  * import * as Result from "effect/Result"
  * import fc from "fast-check"
  *
  * fc.assert(
  *   fc.property(NcpArbitrary.packet({ exact: false }), (packet) => {
- *     const bytes = Result.getOrThrow(encodePacket(packet))
- *     const decoded = Result.getOrThrow(decodePacket(bytes)).packet
+ *     const bytes = Result.getOrThrow(Encoder.encodePacket(packet))
+ *     const decoded = Result.getOrThrow(Decoder.decodePacket(bytes)).packet
  *     expect(decoded).toEqual(NcpArbitrary.normalize(packet))
  *   })
  * )
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as fc from "fast-check"
 import type * as Field from "./Field.js"
-import * as Domain from "./internal/domain.js"
+import * as Domain from "./internal/codec/domain.js"
+import * as WireType from "./internal/codec/wireType.js"
 import type * as Packet from "./Packet.js"
 import * as RoundTrip from "./RoundTrip.js"
 import type * as Timestamp from "./Timestamp.js"
@@ -105,7 +107,7 @@ const exactly =
       : arbitrary
 
 // Typed arrays start 0 to 3 elements into their buffer, as views on a received message do.
-const atSomeOffset = <A extends Domain.TypedArray>(arbitrary: fc.Arbitrary<A>): fc.Arbitrary<A> =>
+const atSomeOffset = <A extends Value.TypedArray>(arbitrary: fc.Arbitrary<A>): fc.Arbitrary<A> =>
   fc.tuple(fc.nat({ max: 3 }), arbitrary).map(([offset, array]) => Domain.atOffset(array, offset))
 
 /** An identifier: 1 to 4 characters of A-Z and 0-9, often one of a few common names. */
@@ -121,26 +123,26 @@ export const identifier = (): fc.Arbitrary<string> =>
 
 /** An i32 value (`-0` too with `exact: false`). */
 export const i32 = (options?: ValueOptions): fc.Arbitrary<Value.I32> =>
-  exactly(options)(integerOf(Domain.int32).map(Value.i32))
+  exactly(options)(integerOf(WireType.i32.domain).map(Value.i32))
 
 /** A u32 value (`-0` too with `exact: false`). */
 export const u32 = (options?: ValueOptions): fc.Arbitrary<Value.U32> =>
-  exactly(options)(integerOf(Domain.uint32).map(Value.u32))
+  exactly(options)(integerOf(WireType.u32.domain).map(Value.u32))
 
 /** An i64 value. */
-export const i64 = (): fc.Arbitrary<Value.I64> => bigIntOf(Domain.int64).map(Value.i64)
+export const i64 = (): fc.Arbitrary<Value.I64> => bigIntOf(WireType.i64.domain).map(Value.i64)
 
 /** A u64 value. */
-export const u64 = (): fc.Arbitrary<Value.U64> => bigIntOf(Domain.uint64).map(Value.u64)
+export const u64 = (): fc.Arbitrary<Value.U64> => bigIntOf(WireType.u64.domain).map(Value.u64)
 
 /** An f32 value: a float32 (NaN, infinities and -0 included), or with `exact: false` any double. */
 export const f32 = (options?: ValueOptions): fc.Arbitrary<Value.F32> => {
-  const float32 = withEdges(fc.float(), Domain.float32.edges)
+  const float32 = withEdges(fc.float(), WireType.f32.domain.edges)
   return (isExact(options) ? float32 : fc.oneof(float32, fc.double())).map(Value.f32)
 }
 
 /** An f64 value (NaN, infinities and -0 included). */
-export const f64 = (): fc.Arbitrary<Value.F64> => withEdges(fc.double(), Domain.float64.edges).map(Value.f64)
+export const f64 = (): fc.Arbitrary<Value.F64> => withEdges(fc.double(), WireType.f64.domain.edges).map(Value.f64)
 
 /** A string value: any Unicode text without NUL or lone surrogates (the empty string included). */
 export const string = (options?: ValueOptions): fc.Arbitrary<Value.Str> =>
@@ -164,23 +166,23 @@ const integers = (domain: Domain.IntegerDomain, options: ValueOptions | undefine
 
 /** A data u16 value; with `exact: true` (the default) its length is even. */
 export const u16Array = (options?: ValueOptions): fc.Arbitrary<Value.U16Array> =>
-  exactly(options)(atSomeOffset(fc.uint16Array(integers(Domain.uint16, options))).map(Value.u16Array))
+  exactly(options)(atSomeOffset(fc.uint16Array(integers(WireType.u16Array.domain, options))).map(Value.u16Array))
 
 /** A data u32 value. */
 export const u32Array = (options?: ValueOptions): fc.Arbitrary<Value.U32Array> =>
-  atSomeOffset(fc.uint32Array(integers(Domain.uint32, options))).map(Value.u32Array)
+  atSomeOffset(fc.uint32Array(integers(WireType.u32Array.domain, options))).map(Value.u32Array)
 
 /** A data i8 value; with `exact: true` (the default) its length is a multiple of 4. */
 export const i8Array = (options?: ValueOptions): fc.Arbitrary<Value.I8Array> =>
-  exactly(options)(atSomeOffset(fc.int8Array(integers(Domain.int8, options))).map(Value.i8Array))
+  exactly(options)(atSomeOffset(fc.int8Array(integers(WireType.i8Array.domain, options))).map(Value.i8Array))
 
 /** A data i16 value; with `exact: true` (the default) its length is even. */
 export const i16Array = (options?: ValueOptions): fc.Arbitrary<Value.I16Array> =>
-  exactly(options)(atSomeOffset(fc.int16Array(integers(Domain.int16, options))).map(Value.i16Array))
+  exactly(options)(atSomeOffset(fc.int16Array(integers(WireType.i16Array.domain, options))).map(Value.i16Array))
 
 /** A data i32 value. */
 export const i32Array = (options?: ValueOptions): fc.Arbitrary<Value.I32Array> =>
-  atSomeOffset(fc.int32Array(integers(Domain.int32, options))).map(Value.i32Array)
+  atSomeOffset(fc.int32Array(integers(WireType.i32Array.domain, options))).map(Value.i32Array)
 
 const bigIntegers = (domain: Domain.BigIntDomain, options: ValueOptions | undefined) => ({
   min: domain.minimum,
@@ -190,11 +192,11 @@ const bigIntegers = (domain: Domain.BigIntDomain, options: ValueOptions | undefi
 
 /** A data u64 value. */
 export const u64Array = (options?: ValueOptions): fc.Arbitrary<Value.U64Array> =>
-  atSomeOffset(fc.bigUint64Array(bigIntegers(Domain.uint64, options))).map(Value.u64Array)
+  atSomeOffset(fc.bigUint64Array(bigIntegers(WireType.u64Array.domain, options))).map(Value.u64Array)
 
 /** A data i64 value. */
 export const i64Array = (options?: ValueOptions): fc.Arbitrary<Value.I64Array> =>
-  atSomeOffset(fc.bigInt64Array(bigIntegers(Domain.int64, options))).map(Value.i64Array)
+  atSomeOffset(fc.bigInt64Array(bigIntegers(WireType.i64Array.domain, options))).map(Value.i64Array)
 
 /** A data f32 value (NaN, infinities and -0 included). */
 export const f32Array = (options?: ValueOptions): fc.Arbitrary<Value.F32Array> =>
@@ -233,7 +235,9 @@ export const value = (options?: ValueOptions): fc.Arbitrary<Value.Value> =>
  */
 export const unknownValue = (options?: ValueOptions): fc.Arbitrary<Value.Unknown> =>
   exactly(options)(
-    fc.tuple(fc.constantFrom(...Domain.unknownCodes), bytes(options)).map(([code, value]) => Value.unknown(code, value))
+    fc
+      .tuple(fc.constantFrom(...WireType.unknownCodes), bytes(options))
+      .map(([code, value]) => Value.unknown(code, value))
   )
 
 /** A param: an identifier and a value (of an unknown type too with `unknownTypes: true`). */

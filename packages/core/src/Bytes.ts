@@ -1,6 +1,7 @@
 /**
  * Small helpers over `Uint8Array` shared by the packages.
  *
+ * @module
  * @since 0.1.0
  */
 import * as EffectBytes from "effect/Bytes"

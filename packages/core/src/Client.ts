@@ -19,10 +19,10 @@
  * }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -30,17 +30,22 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import type * as Stream from "effect/Stream"
-import * as Connection from "./Connection.js"
+import type * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import * as Handshake from "./internal/handshake.js"
-import * as Reconnect from "./internal/reconnect.js"
-import * as Tunnel from "./internal/tunnel.js"
-import { makeWire } from "./internal/wire.js"
+import { make as makeConnection } from "./internal/connection/connection.js"
+import * as Handshake from "./internal/connection/handshake.js"
+import * as Reconnect from "./internal/connection/reconnect.js"
+import { peerAttributes, traced } from "./internal/connection/telemetry.js"
+import * as Tunnel from "./internal/connection/tunnel.js"
+import { makeWire } from "./internal/connection/wire.js"
+import * as Limits from "./Limits.js"
 import { type TlsOption, Transport } from "./Transport.js"
 
-/** Options of {@link connect}. Only `host` is required. */
-export interface ClientOptions {
+/**
+ * Options of {@link connect}. Only `host` is required. The limits (`maxPacketBytes`,
+ * `maxBufferedBytes`, ...) are those of `Limits.table`, with its client defaults.
+ */
+export interface ClientOptions extends Limits.Options<Limits.ClientLimits> {
   readonly host: string
   /** Default 9999; 443 with TLS; 80 with credentials and no TLS. */
   readonly port?: number | undefined
@@ -53,11 +58,12 @@ export interface ClientOptions {
   /** The domain sent as `CDOM`. Default "". */
   readonly connectionDomain?: string | undefined
   /**
-   * The network timeout in seconds asked for in the handshake; 0 for none. It also bounds
-   * opening the connection: TCP connect, TLS setup, the tunnel and each handshake step.
-   * Default 60.
+   * The network timeout asked for in the handshake (whole seconds on the wire, a fraction
+   * rounded up), e.g. `"30 seconds"`; 0 for none. It also bounds opening the connection: TCP
+   * connect, TLS setup, the tunnel and each handshake step. Default 60 seconds. A number is
+   * milliseconds, as everywhere in Effect.
    */
-  readonly timeout?: number | undefined
+  readonly timeout?: Duration.Input | undefined
   /**
    * The default deadline for each reply of `request` and of a `send`'s Response, overridden
    * per call with `{ timeout }`. Past it the wait fails with a `NetworkTimeout` naming the
@@ -65,6 +71,11 @@ export interface ClientOptions {
    * keeps the request waiting, while keep-alives keep the connection alive).
    */
   readonly requestTimeout?: Duration.Input | undefined
+  /**
+   * The wire type of a plain number param that is not an integer: `"f64"` (the default,
+   * lossless) or `"f32"`, as Python's ncplib sends a float. A `Value` keeps its own type.
+   */
+  readonly floats?: "f64" | "f32" | undefined
   /** Turn error replies (`ERRO`/`ERRC`) into `CommandError`s. Default true. */
   readonly autoErro?: boolean | undefined
   /** Log warning replies (`WARN`/`WARC`). Default true. */
@@ -77,41 +88,19 @@ export interface ClientOptions {
   readonly username?: string | undefined
   /** Password for the CONNECT tunnel. */
   readonly password?: Redacted.Redacted<string> | string | undefined
-  /** The largest packet accepted, in bytes; a larger one ends the connection. Default 64 MiB. */
-  readonly maxPacketBytes?: number | undefined
-  /** The most fields a packet may hold; more end the connection (a `TooManyFields` DecodeError). Default 65,536. */
-  readonly maxFieldsPerPacket?: number | undefined
-  /** The most params a field may hold; more end the connection (a `TooManyParams` DecodeError). Default 4,096. */
-  readonly maxParamsPerField?: number | undefined
-  /** The most params a packet may hold in all; more end the connection (a `TooManyParams` DecodeError). Default 262,144. */
-  readonly maxParamsPerPacket?: number | undefined
-  /**
-   * What received data may hold, in bytes: the packet being framed plus the decoded fields no
-   * one has taken yet (Responses, `fields` streams, the inbox; each field counted at an
-   * estimate of its memory). When it is full, reading pauses until fields are taken, which is
-   * backpressure to the node. The packet being framed never waits. Default 64 MiB, room for
-   * one of the largest captures.
-   */
-  readonly maxBufferedBytes?: number | undefined
-  /** Outgoing bytes held before a send waits for the socket. Default 1 MiB. */
-  readonly maxWriteBufferBytes?: number | undefined
-  /** Fields a Response or `fields` stream holds before reading pauses. Default 64. */
-  readonly bufferCapacity?: number | undefined
-  /**
-   * Unclaimed fields (no Response matched them) kept for `recv`/`recvField`; beyond it, or
-   * beyond `maxBufferedBytes` of them, the oldest are dropped with a logged warning, so that
-   * unread unsolicited fields never stop the replies. Default 1024.
-   */
-  readonly inboxCapacity?: number | undefined
 }
 
 /** The port a client uses when none is given. */
-export const defaultPort = (options: Pick<ClientOptions, "tls" | "username" | "password">): number =>
+const defaultPort = (options: Pick<ClientOptions, "tls" | "username" | "password">): number =>
   options.tls !== undefined && options.tls !== false
     ? 443
     : options.username !== undefined || options.password !== undefined
       ? 80
       : 9999
+
+/** A timeout option in seconds: the handshake and the transport count in seconds. */
+const timeoutSeconds = (timeout: Duration.Input | undefined): number =>
+  timeout === undefined ? 60 : Duration.toSeconds(Duration.fromInputUnsafe(timeout))
 
 /**
  * How a connection names the node when `remoteHostname` is not given: `host:port`, with an IPv6
@@ -127,69 +116,88 @@ export const defaultRemote = (
 /**
  * Connects to a node and performs the handshake. The connection lives as long as the current
  * scope (or until `close`); everything it holds is released with it.
+ *
+ * With a tracer installed, connecting is a span `ncp.connect` (the transport's spans, such as
+ * `ncp.tcp` and `ncp.tls`, then `ncp.tunnel` and `ncp.handshake`, as its children), and each
+ * command of the connection a span of its own. Connecting and disconnecting are logged at Info.
  */
-export const connect = Effect.fn("Client.connect")(function* (
+export const connect = (
   options: ClientOptions
+): Effect.Effect<Connection.Connection, ConnectionError, Transport | Scope.Scope> => {
+  const port = options.port ?? defaultPort(options)
+  const attributes = peerAttributes("client", options.host, port)
+  return traced(connectOnce(options, port, attributes), "ncp.connect", { kind: "client", attributes })
+}
+
+const connectOnce = Effect.fnUntraced(function* (
+  options: ClientOptions,
+  port: number,
+  spanAttributes: Record<string, unknown>
 ): Effect.fn.Return<Connection.Connection, ConnectionError, Transport | Scope.Scope> {
   const transport = yield* Transport
   const tls = options.tls ?? false
-  const port = options.port ?? defaultPort(options)
   const remote = options.remoteHostname ?? defaultRemote(options)
-  const timeout = options.timeout ?? 60
+  const timeout = timeoutSeconds(options.timeout)
   const hostname = options.hostname ?? transport.hostname
   const parent = yield* Effect.scope
   const scope = yield* Scope.fork(parent)
   return yield* Effect.gen(function* () {
     const socket = yield* transport.connect({ host: options.host, port, tls, timeout })
-    const maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024
-    const wire = yield* makeWire(socket, {
-      remote,
-      maxPacketBytes: options.maxPacketBytes,
-      maxFieldsPerPacket: options.maxFieldsPerPacket,
-      maxParamsPerField: options.maxParamsPerField,
-      maxParamsPerPacket: options.maxParamsPerPacket,
-      maxBufferedBytes,
-      maxWriteBufferBytes: options.maxWriteBufferBytes
-    })
+    const limits = Limits.resolve(Limits.client, options)
+    const wire = yield* makeWire(socket, { role: "client", remote, limits, floats: options.floats })
     if (tls !== false || options.username !== undefined || options.password !== undefined) {
       const password = options.password ?? ""
-      yield* Tunnel.client(
-        wire,
-        {
-          username: options.username ?? "",
-          password: typeof password === "string" ? Redacted.make(password) : password
-        },
-        timeout
+      yield* traced(
+        Tunnel.client(
+          wire,
+          {
+            username: options.username ?? "",
+            password: typeof password === "string" ? Redacted.make(password) : password
+          },
+          timeout
+        ),
+        "ncp.tunnel",
+        { attributes: spanAttributes }
       )
     }
-    const agreement = yield* Handshake.client(
-      wire,
-      {
-        hostname,
-        username: options.connectionUsername ?? transport.username,
-        domain: options.connectionDomain ?? ""
-      },
-      timeout
+    const agreement = yield* traced(
+      Handshake.client(
+        wire,
+        {
+          hostname,
+          username: options.connectionUsername ?? transport.username,
+          domain: options.connectionDomain ?? ""
+        },
+        timeout
+      ),
+      "ncp.handshake",
+      { attributes: spanAttributes }
     )
-    const { connection } = yield* Connection.make(
+    const { connection } = yield* makeConnection(
       wire,
       {
         timeout: agreement.timeout,
         stallTimeout: agreement.timeout > 0 ? agreement.timeout : timeout,
+        readTimeout: agreement.timeout,
+        idleTimeout: 0,
         requestTimeout: options.requestTimeout,
         autoErro: options.autoErro ?? true,
         autoWarn: options.autoWarn ?? true,
         autoAckn: options.autoAckn ?? true,
-        bufferCapacity: options.bufferCapacity ?? 64,
-        inboxCapacity: options.inboxCapacity ?? 1024,
+        bufferCapacity: limits.bufferCapacity,
+        inboxCapacity: limits.inboxCapacity,
         inboxOverflow: "dropOldest",
-        inboxBytes: maxBufferedBytes,
-        nextFieldId: agreement.nextFieldId
+        inboxBytes: limits.maxBufferedBytes,
+        nextFieldId: agreement.nextFieldId,
+        spanAttributes,
+        remoteAddress: options.host,
+        remotePort: port
       },
       scope
     )
     return connection
   }).pipe(
+    Effect.annotateLogs({ remote, role: "client" }),
     Scope.provide(scope),
     Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
   )
@@ -201,6 +209,7 @@ export const connect = Effect.fn("Client.connect")(function* (
  * layer is built and closes when it is released.
  */
 export class NcpClient extends Context.Service<NcpClient, Connection.Connection>()("@effect-ncp/core/NcpClient") {
+  /** A connection for the life of the layer: {@link connect} when it is built, closed when it is released. */
   static readonly layer = (options: ClientOptions): Layer.Layer<NcpClient, ConnectionError, Transport> =>
     Layer.effect(NcpClient, connect(options))
 
@@ -243,25 +252,6 @@ export class NcpClient extends Context.Service<NcpClient, Connection.Connection>
       )
     )
 }
-
-/**
- * How a reconnecting client stands:
- *
- * - `Connecting`: attempt number `attempt` is under way (`lastError`: why the previous attempt
- *   failed, or why the last connection ended).
- * - `Open`: a connection is open to `remote`, with the `timeout` agreed in its handshake.
- * - `BackingOff`: waiting `delay` before attempt number `attempt`; `lastError` is why the
- *   previous attempt failed or the last connection ended. Attempts count from 1 again after a
- *   connection that opened.
- * - `Closed`: stopped for good. Without `lastError` it was released or `close`d; with one, its
- *   schedule gave up (or it failed unexpectedly) and `lastError` is the last failure.
- */
-export type ClientState = Data.TaggedEnum<{
-  Connecting: { readonly attempt: number; readonly lastError: ConnectionError | undefined }
-  Open: { readonly remote: string; readonly timeout: number }
-  BackingOff: { readonly attempt: number; readonly lastError: ConnectionError; readonly delay: Duration.Duration }
-  Closed: { readonly lastError: ConnectionError | undefined }
-}>
 
 /**
  * The delays of a reconnecting client when none is given: exponential from 500 ms, doubling
@@ -309,20 +299,6 @@ export interface ReconnectOptions extends ClientOptions {
 }
 
 /**
- * A reconnecting client: a `Connection` that delegates to whichever connection is open, plus
- * its state.
- */
-export interface ReconnectingConnection extends Connection.Connection {
-  /** The state now. */
-  readonly state: Effect.Effect<ClientState>
-  /**
-   * The state now, then every change, ending after `Closed`. A subscriber that falls more
-   * than 64 changes behind misses the oldest, never the newest.
-   */
-  readonly changes: Stream.Stream<ClientState>
-}
-
-/**
  * Starts a client that keeps a connection to the node open for the life of the current scope,
  * reconnecting on `options.schedule` whenever an attempt fails or the connection ends. Returns
  * once the first attempt has ended, and never fails: a node that is down is its state's
@@ -365,11 +341,13 @@ export interface ReconnectingConnection extends Connection.Connection {
  */
 export const connectReconnecting = (
   options: ReconnectOptions
-): Effect.Effect<ReconnectingConnection, never, Transport | Scope.Scope> =>
+): Effect.Effect<Connection.ReconnectingConnection, never, Transport | Scope.Scope> =>
   Effect.flatMap(Transport, (transport) => {
-    const timeout = options.timeout ?? 60
+    const timeout = timeoutSeconds(options.timeout)
     return Reconnect.make({
       remote: options.remoteHostname ?? defaultRemote(options),
+      remoteAddress: options.host,
+      remotePort: options.port ?? defaultPort(options),
       requestedTimeout: timeout,
       requestTimeout: options.requestTimeout,
       schedule: options.schedule ?? defaultReconnectSchedule,
@@ -397,5 +375,5 @@ export const connectReconnecting = (
  */
 export class NcpClientState extends Context.Service<
   NcpClientState,
-  Pick<ReconnectingConnection, "state" | "changes">
+  Pick<Connection.ReconnectingConnection, "state" | "changes">
 >()("@effect-ncp/core/NcpClientState") {}

@@ -3,9 +3,11 @@
  * recoverable oddity in a packet that still decoded, `EncodeError` when a packet cannot be
  * written. Each says which check failed and where (byte offset; packet, field and param).
  *
+ * @module
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as NcpError from "./NcpError.js"
 
 /** Which decode check failed. */
 export const DecodeErrorReason = Schema.Literals([
@@ -31,10 +33,10 @@ export type DecodeErrorReason = typeof DecodeErrorReason.Type
  *
  * @example
  * ```ts
- * import { decodePacket } from "@effect-ncp/core"
+ * import { Decoder } from "@effect-ncp/core"
  * import * as Result from "effect/Result"
  *
- * const result = decodePacket(new Uint8Array(8))
+ * const result = Decoder.decodePacket(new Uint8Array(8))
  * if (Result.isFailure(result)) console.log(result.failure.message)
  * // "packet too small: 8 bytes, a packet needs at least 40 (at offset 0)"
  * ```
@@ -47,6 +49,10 @@ export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError"
   field: Schema.optional(Schema.String),
   param: Schema.optional(Schema.String)
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return `${this.detail}${where(this)} (at offset ${this.offset})`
   }
@@ -86,11 +92,11 @@ export class DecodeWarning extends Schema.Class<DecodeWarning>("DecodeWarning")(
  *
  * @example
  * ```ts
- * import { decodePacket } from "@effect-ncp/core"
+ * import { Decoder } from "@effect-ncp/core"
  * import * as Result from "effect/Result"
  *
  * declare const bytes: Uint8Array
- * const { warningSummary } = Result.getOrThrow(decodePacket(bytes))
+ * const { warningSummary } = Result.getOrThrow(Decoder.decodePacket(bytes))
  * for (const summary of warningSummary) console.log(summary.message)
  * // "1048576 UnknownType warnings, the first: unknown type code 0x99, kept as bytes in
  * //  packet "DSPC", field "ECHO", param "P" (at offset 52)"
@@ -130,6 +136,10 @@ export class EncodeError extends Schema.TaggedError<EncodeError>()("EncodeError"
   field: Schema.optional(Schema.String),
   param: Schema.optional(Schema.String)
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return `${this.detail}${where(this)}`
   }

@@ -23,7 +23,7 @@
  * run beside it would take them instead.
  *
  * **Fair service.** A connection runs at most `concurrency` commands at once (default
- * {@link DEFAULT_CONCURRENCY}); later commands wait, in the order they came, in the
+ * {@link defaultConcurrency}); later commands wait, in the order they came, in the
  * connection's inbox (a server's holds `bufferCapacity` fields), and once that is full the
  * connection stops reading the socket, so a client that floods a server slows only itself. A
  * command whose Stream never ends (a repeating one) holds its slot until it ends or the
@@ -43,18 +43,20 @@
  * const server = Server.serve(CommandRouter.toHandler(router))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
+import * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Connection from "./Connection.js"
-import type { ConnectionError } from "./ConnectionError.js"
+import { type ConnectionError, errorParams } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
-import { errorParams } from "./internal/router.js"
 import * as NcpCommand from "./NcpCommand.js"
+import * as NcpError from "./NcpError.js"
 import * as Value from "./Value.js"
 
 /**
@@ -72,6 +74,10 @@ export class ErrorReply extends Schema.TaggedError<ErrorReply>()("ErrorReply", {
   detail: Schema.String,
   code: Schema.Number
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return `${this.detail} (code ${this.code})`
   }
@@ -82,6 +88,8 @@ export interface Route<out E, out R> {
   readonly command: NcpCommand.Any
   /** Whether the route answers every field of the command's packet type that no route names. */
   readonly anyFieldName: boolean
+  /** The bytes each reply is expected to take, reserved before it is generated. */
+  readonly replyBytes: (params: unknown) => number
   /** The handler: an Effect of one reply, or a Stream of replies for a streaming command. */
   readonly handle: (
     params: unknown,
@@ -89,13 +97,27 @@ export interface Route<out E, out R> {
   ) => Effect.Effect<unknown, E, R> | Stream.Stream<unknown, E, R>
 }
 
-/** Options of {@link route}. */
-export interface RouteOptions {
+/** Options of {@link route}; `P` is the command's params. */
+export interface RouteOptions<P = never> {
   /**
    * Answer every field of the command's packet type that no route names, whatever its name
    * (a node answers `STAT` whatever the field is called). Default false.
    */
   readonly anyFieldName?: boolean | undefined
+  /**
+   * How many bytes one reply to these params takes, about: before each reply is generated
+   * (each element of a Stream is pulled) that many outgoing bytes are reserved on the
+   * connection (`Connection.reserveOutgoing`), so that large replies are made only as fast as
+   * the client reads them, and a server's total of replies waiting stays bounded. Default 0:
+   * each reply waits only until the connection's queue is below its limit.
+   *
+   * @example
+   * ```ts
+   * // a capture of NSMP complex 16-bit samples
+   * CommandRouter.route(Time, capture, { replyBytes: ({ NSMP }) => 4 * (NSMP ?? 4096) })
+   * ```
+   */
+  readonly replyBytes?: ((params: P) => number) | undefined
 }
 
 /**
@@ -110,7 +132,7 @@ export const route: {
       params: NcpCommand.Params<C>,
       field: Connection.IncomingField
     ) => Effect.Effect<NcpCommand.Reply<C>, E, R>,
-    options?: RouteOptions
+    options?: RouteOptions<NcpCommand.Params<C>>
   ): Route<E, R>
   <C extends NcpCommand.AnyStream, E = never, R = never>(
     command: C,
@@ -118,7 +140,7 @@ export const route: {
       params: NcpCommand.Params<C>,
       field: Connection.IncomingField
     ) => Stream.Stream<NcpCommand.Reply<C>, E, R>,
-    options?: RouteOptions
+    options?: RouteOptions<NcpCommand.Params<C>>
   ): Route<E, R>
 } = (
   command: NcpCommand.Any,
@@ -126,12 +148,15 @@ export const route: {
     params: never,
     field: Connection.IncomingField
   ) => Effect.Effect<unknown, unknown, unknown> | Stream.Stream<unknown, unknown, unknown>,
-  options?: RouteOptions
+  options?: RouteOptions<never>
 ): Route<unknown, unknown> => ({
   command,
   anyFieldName: options?.anyFieldName ?? false,
+  replyBytes: (options?.replyBytes as ((params: unknown) => number) | undefined) ?? noBytes,
   handle: handler as Route<unknown, unknown>["handle"]
 })
+
+const noBytes = () => 0
 
 /** A set of routes. A later route for the same command replaces an earlier one. */
 export interface CommandRouter<out E, out R> {
@@ -152,14 +177,14 @@ export const make = <const Routes extends ReadonlyArray<Route<any, any>>>(
 ): CommandRouter<RouteError<Routes[number]>, RouteContext<Routes[number]>> => ({ routes })
 
 /** Commands of one connection that run at once, unless `concurrency` says otherwise. */
-export const DEFAULT_CONCURRENCY = 4
+export const defaultConcurrency = 4
 
 /** Options of {@link toHandler}. */
 export interface HandlerOptions<EF = never, RF = never> {
   /**
    * The most commands of one connection running at once; later ones wait in order in its inbox,
    * and past that (`bufferCapacity`) its reading stops. Default
-   * {@link DEFAULT_CONCURRENCY} (4).
+   * {@link defaultConcurrency} (4).
    */
   readonly concurrency?: number | undefined
   /** Reply with `ACKN=1` as soon as a command's params decode, before its handler runs, as nodes do. Default false. */
@@ -209,7 +234,7 @@ export const toHandler = <E, R, EF = never, RF = never>(
   }
   const fallback = options.fallback ?? unknownCommand
   const acknowledge = options.acknowledge ?? false
-  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
+  const concurrency = options.concurrency ?? defaultConcurrency
   return (
     connection: Connection.Connection
   ): Effect.Effect<void, Exclude<E, ErrorReply> | EF | ConnectionError, R | RF> => {
@@ -223,8 +248,10 @@ export const toHandler = <E, R, EF = never, RF = never>(
         const { param, detail } = params.failure
         return field.reply(errorParams(param === undefined ? detail : `param ${param}: ${detail}`, 400))
       }
-      const run = runRoute(route, params.success, field)
-      return acknowledge ? Effect.andThen(field.reply(acknowledgement), run) : run
+      const run = runRoute(route, params.success, field, connection)
+      const answered = acknowledge ? Effect.andThen(field.reply(acknowledgement), run) : run
+      // the handler's own spans nest under the command's (a server with a tracer gives one)
+      return field.span === undefined ? answered : Effect.withParentSpan(answered, field.span)
     }
 
     // `recv`, one field per pull: the router takes only what it can start, leaves the rest in
@@ -238,16 +265,37 @@ export const toHandler = <E, R, EF = never, RF = never>(
   }
 }
 
-/** Runs a route's handler and sends its replies; an `ErrorReply` is answered, other failures go on. */
+/**
+ * Runs a route's handler and sends its replies; an `ErrorReply` is answered, other failures go
+ * on. Each reply's bytes are reserved before it is generated: an Effect's before it runs, a
+ * Stream's before each pull, so that a Stream is pulled only as fast as the client reads.
+ */
 const runRoute = <E, R>(
   route: Route<E, R>,
   params: unknown,
-  field: Connection.IncomingField
+  field: Connection.IncomingField,
+  connection: Connection.Connection
 ): Effect.Effect<void, Exclude<E, ErrorReply> | ConnectionError, R> => {
-  const handled = route.handle(params, field)
-  const sent: Effect.Effect<void, E | ConnectionError, R> = Stream.isStream(handled)
-    ? Stream.runForEach(handled, (reply) => sendReply(route.command, field, reply))
-    : Effect.flatMap(handled, (reply) => sendReply(route.command, field, reply))
+  const bytes = route.replyBytes(params)
+  const reserved = <A, E2, R2>(effect: Effect.Effect<A, E2, R2>) =>
+    Effect.scoped(Effect.andThen(connection.reserveOutgoing(bytes), effect))
+  const sent: Effect.Effect<void, E | ConnectionError, R> = Effect.suspend(() => {
+    const handled = route.handle(params, field)
+    if (!Stream.isStream(handled)) {
+      return reserved(Effect.flatMap(handled, (reply) => sendReply(route.command, field, reply)))
+    }
+    return Effect.scoped(
+      Effect.flatMap(Stream.toPull(handled), (pull) => {
+        // one reply per pull: reserve, pull (generate), send, give the reservation back
+        const step = reserved(
+          Effect.flatMap(pull, (replies) =>
+            Effect.forEach(replies, (reply) => sendReply(route.command, field, reply), { discard: true })
+          )
+        )
+        return Pull.catchDone(Effect.forever(step), () => Effect.void)
+      })
+    )
+  })
   return Effect.catchIf(
     sent,
     (error): error is Extract<E, ErrorReply> => error instanceof ErrorReply,

@@ -22,23 +22,18 @@
  * })
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scheduler from "effect/Scheduler"
-import * as Scope from "effect/Scope"
+import type * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import { ConnectionClosed, ConnectionDefect, type ConnectionError } from "./ConnectionError.js"
+import type * as Tracer from "effect/Tracer"
+import type { CommandWarning, ConnectionError } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
-import { keepAlive, watchdog } from "./internal/liveness.js"
-import type { Mailbox } from "./internal/mailbox.js"
-import { type Item, itemMatches, Router, type RouterConfig, type Sent, streamItems } from "./internal/router.js"
-import { syncScheduler, type Wire } from "./internal/wire.js"
 import type * as Timestamp from "./Timestamp.js"
 
 /** A field received on a connection, with its packet's header and a way to reply to it. */
@@ -48,6 +43,14 @@ export interface IncomingField extends Field.Field {
   readonly packetTimestamp: Timestamp.Timestamp
   /** Replies to this field: a packet of the same type with one field of the same name and id. */
   readonly reply: (params?: Field.ParamsInput) => Effect.Effect<void, ConnectionError>
+  /** The connection the field came in on: a handler that answers later can keep it. */
+  readonly connection: Connection
+  /**
+   * On a server with a tracer installed, the span of this command (kind server, named after it,
+   * `DSPC SWEP`), which its first reply ends; otherwise `undefined`. `CommandRouter` runs each
+   * route under it; a handler of its own nests its work with `Effect.withParentSpan(field.span)`.
+   */
+  readonly span: Tracer.Span | undefined
 }
 
 /**
@@ -97,6 +100,13 @@ export interface RequestOptions {
 export interface Connection {
   /** The peer's name: `host:port` for a client (unless told otherwise), the client's `CIW` for a server. */
   readonly remoteHostname: string
+  /**
+   * The peer's address: for a client the host it connected to (a name or an IP address), for a
+   * server the client's IP address where the platform tells it (`undefined` otherwise).
+   */
+  readonly remoteAddress: string | undefined
+  /** The peer's port: the node's for a client, the client's for a server where the platform tells it. */
+  readonly remotePort: number | undefined
   /** The timeout agreed in the handshake, in seconds (0: a legacy peer, keep-alive every 3 s). */
   readonly timeout: number
   /**
@@ -136,6 +146,29 @@ export interface Connection {
    * rather than to `recv`. Ends when the connection closes gracefully.
    */
   readonly fields: Stream.Stream<IncomingField, ConnectionError>
+  /**
+   * The node's warnings from now on (replies carrying `WARN`/`WARC`), with `autoWarn` on (a
+   * client's default): each is logged and published here too, so a program can react to it.
+   * A subscriber that falls 64 warnings behind misses the oldest. Ends with the connection.
+   */
+  readonly warnings: Stream.Stream<CommandWarning>
+  /**
+   * Waits until `bytes` more outgoing bytes fit in the connection's budgets (its
+   * `maxWriteBufferBytes`, or alone when larger, and on a server the total of all its
+   * connections), then counts them as outstanding for the life of the current scope. A handler
+   * reserves a large reply's size before generating it, so that replies are made only as fast
+   * as the peer reads them; `CommandRouter` does it before each reply of a route (with the
+   * route's `replyBytes`).
+   *
+   * @example
+   * ```ts
+   * // a 16 MiB capture is generated only once the peer has read the previous one
+   * yield* Effect.scoped(
+   *   Effect.andThen(connection.reserveOutgoing(16 * 1024 * 1024), generateAndReply)
+   * )
+   * ```
+   */
+  readonly reserveOutgoing: (bytes: number) => Effect.Effect<void, never, Scope.Scope>
   /** Closes the connection now; waiting operations fail with `ConnectionClosed`. */
   readonly close: Effect.Effect<void>
   /** Completes when the connection has ended, with the reason (`ConnectionClosed` when graceful). */
@@ -143,196 +176,34 @@ export interface Connection {
 }
 
 /**
- * What {@link make} needs besides the wire: the agreed timeout, routing's settings, the field
- * id counter the handshake started, and what a server does before a connection that ended on
- * its own closes.
+ * How a reconnecting client stands:
+ *
+ * - `Connecting`: attempt number `attempt` is under way (`lastError`: why the previous attempt
+ *   failed, or why the last connection ended).
+ * - `Open`: a connection is open to `remote`, with the `timeout` agreed in its handshake.
+ * - `BackingOff`: waiting `delay` before attempt number `attempt`; `lastError` is why the
+ *   previous attempt failed or the last connection ended. Attempts count from 1 again after a
+ *   connection that opened.
+ * - `Closed`: stopped for good. Without `lastError` it was released or `close`d; with one, its
+ *   schedule gave up (or it failed unexpectedly) and `lastError` is the last failure.
  */
-export interface ConnectionConfig extends RouterConfig {
-  readonly timeout: number
-  /**
-   * How long the socket may hold bytes the peer does not read before the connection is
-   * dropped, in seconds (0: never). Usually the agreed timeout; for a legacy peer (timeout 0)
-   * the side's own configured timeout.
-   */
-  readonly stallTimeout: number
-  /** The default deadline for each reply of a request, or `undefined` for none. */
-  readonly requestTimeout?: Duration.Input | undefined
-  /** Field ids: the next one to give out. */
-  readonly nextFieldId: () => number
-  /** Runs when the connection ends on its own, before the socket closes (a server's LINK ERRO). */
-  readonly beforeEnd?: ((error: ConnectionError) => Effect.Effect<void>) | undefined
-}
-
-/** An open connection, and what its server does with it when it shuts down. */
-export interface Opened {
-  readonly connection: Connection
-  /**
-   * Stops delivering received fields: the `fields` streams and `recv` end (as at a graceful
-   * close) once they have handed out what is queued. Writing goes on, so replies in flight are
-   * still sent.
-   */
-  readonly stopReceiving: (reason: ConnectionClosed) => void
-}
+export type ClientState = Data.TaggedEnum<{
+  Connecting: { readonly attempt: number; readonly lastError: ConnectionError | undefined }
+  Open: { readonly remote: string; readonly timeout: number }
+  BackingOff: { readonly attempt: number; readonly lastError: ConnectionError; readonly delay: Duration.Duration }
+  Closed: { readonly lastError: ConnectionError | undefined }
+}>
 
 /**
- * Assembles an open connection on a wire whose handshake is done: routing, the reader, keep-alive
- * and the receive timeout. Everything lives in `scope`; closing it closes the connection. Client
- * and Server call it; users get connections from them.
- *
- * Every fiber forked here ends the connection on any exit but an interruption (which only the
- * scope's closing causes): a typed failure ends it with that error, a defect with a
- * `ConnectionDefect` carrying the cause, logged once at Error level.
+ * A reconnecting client: a `Connection` that delegates to whichever connection is open, plus
+ * its state.
  */
-export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeable): Effect.Effect<Opened> =>
-  Effect.gen(function* () {
-    const router = new Router(wire, config)
-    const terminate = (error: ConnectionError) => Effect.sync(() => router.terminate(error))
-
-    // When any part stops, the connection ends: close the scope, which releases the socket.
-    const ending = (error: ConnectionError) =>
-      Effect.andThen(
-        config.beforeEnd === undefined ? terminate(error) : Effect.andThen(config.beforeEnd(error), terminate(error)),
-        // detached: the fiber ending the connection may itself live in `scope`
-        Effect.forkDetach(Scope.close(scope, Exit.void))
-      )
-    const endOnExit =
-      (part: string) =>
-      (effect: Effect.Effect<unknown, ConnectionError>): Effect.Effect<void> =>
-        Effect.catchCause(effect, (cause) => {
-          if (Cause.hasInterruptsOnly(cause)) return Effect.void
-          const failure = Cause.findErrorOption(cause)
-          if (failure._tag === "Some") return ending(failure.value)
-          const error = new ConnectionDefect({
-            detail: `the connection's ${part} failed unexpectedly`,
-            remote: wire.remote,
-            cause: Cause.squash(cause)
-          })
-          return Effect.logError(error.detail, cause).pipe(
-            Effect.annotateLogs({ ncp: "ConnectionDefect", remote: wire.remote }),
-            Effect.andThen(ending(error))
-          )
-        })
-
-    // Routes first: the handshake may have read past its last field, and those packets must
-    // not wait for (or be lost at) the next read.
-    const readLoop: Effect.Effect<never, ConnectionError> = Effect.forever(
-      Effect.andThen(Effect.suspend(router.routeAvailable), wire.fill())
-    )
-    yield* Effect.forkIn(
-      readLoop.pipe(endOnExit("reader"), Effect.provideService(Scheduler.Scheduler, syncScheduler)),
-      scope
-    )
-    yield* Effect.forkIn(keepAlive(wire, config.timeout).pipe(endOnExit("keep-alive")), scope)
-    if (config.timeout > 0 || config.stallTimeout > 0) {
-      yield* Effect.forkIn(watchdog(wire, config.timeout, config.stallTimeout).pipe(endOnExit("watchdog")), scope)
-    }
-    // The writer fiber belongs to the wire (the handshake writes too); when it breaks, the
-    // connection ends with its error.
-    yield* Effect.forkIn(Deferred.await(wire.broken).pipe(endOnExit("writer")), scope)
-    // The error is built when the scope closes, not now: an error captures its stack trace,
-    // whose frames would keep the setup's fibers and closures alive for the connection's life.
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.suspend(() =>
-        terminate(new ConnectionClosed({ detail: "the connection was closed", remote: wire.remote }))
-      )
-    )
-
-    const defaultDeadline =
-      config.requestTimeout === undefined ? undefined : Duration.fromInputUnsafe(config.requestTimeout)
-    /** `take` under the reply deadline, if there is one. */
-    const withDeadline = (
-      take: Effect.Effect<IncomingField, ConnectionError>,
-      packetType: string,
-      fieldName: string,
-      timeout: Duration.Input | undefined
-    ): Effect.Effect<IncomingField, ConnectionError> => {
-      const duration = timeout === undefined ? defaultDeadline : Duration.fromInputUnsafe(timeout)
-      if (duration === undefined) return take
-      const command = `${packetType} ${fieldName}`
-      return wire.withDeadline(take, duration, `waiting for a reply to ${command}`, command)
-    }
-
-    const makeResponse = (
-      packetType: string,
-      sent: Sent,
-      mailbox: Mailbox<Item, ConnectionError>,
-      timeout: Duration.Input | undefined
-    ): Response => {
-      const [name, id] = sent[0] ?? ["", 0]
-      return {
-        packetType,
-        fieldName: name,
-        fieldId: id,
-        recv: withDeadline(Effect.flatMap(mailbox.take(), Effect.fromResult), packetType, name, timeout),
-        recvField: (fieldName) =>
-          withDeadline(
-            Effect.flatMap(mailbox.take(itemMatches(packetType, fieldName)), Effect.fromResult),
-            packetType,
-            fieldName,
-            timeout
-          ),
-        // built on first use: most Responses are only ever `recv`ed
-        get fields() {
-          return streamItems(mailbox, (take) => withDeadline(take, packetType, name, timeout))
-        }
-      }
-    }
-
-    // Plain combinators rather than Effect.gen and acquireRelease: this runs once per command.
-    const sendPacket = (
-      packetType: string,
-      fields: NonEmptyReadonlyArray<OutgoingField>,
-      options?: RequestOptions
-    ): Effect.Effect<Response, ConnectionError, Scope.Scope> =>
-      Effect.flatMap(Effect.scope, (scope) => {
-        const terminal = router.terminated
-        if (terminal !== undefined) return Effect.fail(terminal)
-        const inputs = fields.map((field) => ({
-          name: field.name,
-          id: config.nextFieldId(),
-          params: field.params ?? {}
-        }))
-        const sent: Sent = inputs.map((field) => [field.name, field.id] as const)
-        const mailbox = router.register(packetType, sent)
-        return Scope.addFinalizer(
-          scope,
-          Effect.sync(() => router.unregister(sent, mailbox))
-        ).pipe(
-          Effect.andThen(wire.writePacket(packetType, inputs)),
-          Effect.as(makeResponse(packetType, sent, mailbox, options?.timeout))
-        )
-      })
-
-    const connection: Connection = {
-      remoteHostname: wire.remote,
-      timeout: config.timeout,
-      send: (packetType, fieldName, params = {}, options) =>
-        sendPacket(packetType, [{ name: fieldName, params }], options),
-      sendPacket,
-      // send + recv without a Scope: the hot path of request/reply clients.
-      request: (packetType, fieldName, params = {}, options) =>
-        Effect.suspend(() => {
-          const terminal = router.terminated
-          if (terminal !== undefined) return Effect.fail(terminal)
-          const id = config.nextFieldId()
-          const sent: Sent = [[fieldName, id]]
-          const mailbox = router.register(packetType, sent)
-          return wire
-            .writePacket(packetType, [{ name: fieldName, id, params }])
-            .pipe(
-              Effect.andThen(
-                withDeadline(Effect.flatMap(mailbox.take(), Effect.fromResult), packetType, fieldName, options?.timeout)
-              ),
-              Effect.ensuring(Effect.sync(() => router.unregister(sent, mailbox)))
-            )
-        }),
-      recv: Effect.flatMap(router.inbox.take(), Effect.fromResult),
-      recvField: (packetType, fieldName) =>
-        Effect.flatMap(router.inbox.take(itemMatches(packetType, fieldName)), Effect.fromResult),
-      fields: router.fields,
-      close: Scope.close(scope, Exit.void),
-      closed: Deferred.await(router.ended)
-    }
-    return { connection, stopReceiving: (reason) => router.stopReceiving(reason) }
-  })
+export interface ReconnectingConnection extends Connection {
+  /** The state now. */
+  readonly state: Effect.Effect<ClientState>
+  /**
+   * The state now, then every change, ending after `Closed`. A subscriber that falls more
+   * than 64 changes behind misses the oldest, never the newest.
+   */
+  readonly changes: Stream.Stream<ClientState>
+}

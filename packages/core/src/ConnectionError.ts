@@ -13,11 +13,13 @@
  *   backing off, or closed); `lastError` says why.
  * - `DecodeError` and `EncodeError` (module `CodecError`): bad bytes in, bad values out.
  *
+ * @module
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
 import type { DecodeError, EncodeError } from "./CodecError.js"
 import * as Field from "./Field.js"
+import * as NcpError from "./NcpError.js"
 
 const FieldSchema = Schema.declare(
   (u: unknown): u is Field.Field => typeof u === "object" && u !== null && "name" in u && "params" in u,
@@ -30,6 +32,10 @@ export class NetworkError extends Schema.TaggedError<NetworkError>()("NetworkErr
   remote: Schema.optional(Schema.String),
   cause: Schema.optional(Schema.Defect())
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return this.remote === undefined ? this.detail : `${this.remote}: ${this.detail}`
   }
@@ -40,6 +46,10 @@ export class AuthenticationError extends Schema.TaggedError<AuthenticationError>
   detail: Schema.String,
   remote: Schema.optional(Schema.String)
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return this.remote === undefined ? this.detail : `${this.remote}: ${this.detail}`
   }
@@ -56,6 +66,10 @@ export class NetworkTimeout extends Schema.TaggedError<NetworkTimeout>()("Networ
   remote: Schema.optional(Schema.String),
   command: Schema.optional(Schema.String)
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     const prefix = this.remote === undefined ? "" : `${this.remote}: `
     return `${prefix}timed out after ${this.seconds} s ${this.during}`
@@ -67,6 +81,10 @@ export class ConnectionClosed extends Schema.TaggedError<ConnectionClosed>()("Co
   detail: Schema.String,
   remote: Schema.optional(Schema.String)
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return this.remote === undefined ? this.detail : `${this.remote}: ${this.detail}`
   }
@@ -84,6 +102,10 @@ export class CommandError extends Schema.TaggedError<CommandError>()("CommandErr
   code: Schema.optional(Schema.Number),
   field: FieldSchema
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   /**
    * The error an error reply stands for: `ERRO` as the detail ("command error" when missing or
    * not a string), `ERRC` as the code when it is a number.
@@ -120,6 +142,66 @@ export class CommandError extends Schema.TaggedError<CommandError>()("CommandErr
 }
 
 /**
+ * A node's warning about a command: a reply carrying `WARN` (detail) and/or `WARC` (code). Not
+ * a failure: the command goes on, and its other replies still come. With `autoWarn` (a
+ * client's default) it is logged and published on the connection's `warnings` Stream, for a
+ * program that reacts to it; the field itself is still delivered.
+ */
+export class CommandWarning extends Schema.TaggedError<CommandWarning>()("CommandWarning", {
+  packetType: Schema.String,
+  fieldName: Schema.String,
+  fieldId: Schema.Number,
+  detail: Schema.String,
+  code: Schema.optional(Schema.Number),
+  field: FieldSchema
+}) {
+  static {
+    NcpError.mark(this)
+  }
+
+  /** The warning a warning reply stands for: `WARN` as the detail ("warning" when missing), `WARC` as the code. */
+  static fromField(packetType: string, field: Field.Field): CommandWarning {
+    const detail = Field.get(field, "WARN")
+    const code = Field.get(field, "WARC")
+    return new CommandWarning({
+      packetType,
+      fieldName: field.name,
+      fieldId: field.id,
+      detail: typeof detail === "string" ? detail : "warning",
+      code: typeof code === "number" ? code : undefined,
+      field
+    })
+  }
+
+  override get message(): string {
+    const code = this.code === undefined ? "" : ` (code ${this.code})`
+    return `${this.packetType} ${this.fieldName}: ${this.detail}${code}`
+  }
+}
+
+/**
+ * The params of an error reply, as a node words one: `ERRO` with the detail, `ERRC` with the
+ * code (400 for a bad request, 500 for a server error, ...). The reverse of
+ * {@link CommandError.fromField}.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError } from "@effect-ncp/core"
+ * import type { Connection } from "@effect-ncp/core"
+ * import type * as Effect from "effect/Effect"
+ *
+ * declare const field: Connection.IncomingField
+ * const refused: Effect.Effect<void, ConnectionError.ConnectionError> = field.reply(
+ *   ConnectionError.errorParams("FSTA must be below FSTP", 400)
+ * )
+ * ```
+ */
+export const errorParams = (detail: string, code: number): Field.ParamsInput => [
+  ["ERRO", { type: "string", value: detail }],
+  ["ERRC", { type: "i32", value: code }]
+]
+
+/**
  * Code running on the connection threw instead of failing with a typed error: a bug, in this
  * library or in a handler. The connection has ended; `cause` is what was thrown, and it was
  * logged once at Error level with the remote.
@@ -129,6 +211,10 @@ export class ConnectionDefect extends Schema.TaggedError<ConnectionDefect>()("Co
   remote: Schema.optional(Schema.String),
   cause: Schema.Defect()
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     const cause = this.cause
     const thrown =
@@ -171,6 +257,10 @@ export class NotConnected extends Schema.TaggedError<NotConnected>()("NotConnect
   attempt: Schema.optional(Schema.Number),
   lastError: Schema.optional(ConnectionErrorSchema)
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     const prefix = this.remote === undefined ? "" : `${this.remote}: `
     const state =

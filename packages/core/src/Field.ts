@@ -18,6 +18,7 @@
  * const sweep = Field.decodeParams(Sweep)(reply) // Effect<{ FSTA: number; ... }, Schema.SchemaError>
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
@@ -40,7 +41,7 @@ export interface Field {
 /**
  * Params as a caller may give them to the encoder: decoded `Param`s, `[name, value]` pairs, or
  * a record (its key order is the wire order). Values are `Value`s or plain JavaScript values
- * mapped by the defaults of `Value.fromInput`.
+ * mapped by the defaults of `Value.fromInputOrReason`.
  */
 export type ParamsInput =
   | ReadonlyArray<Param | readonly [string, Value.Input]>

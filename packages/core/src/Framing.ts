@@ -6,8 +6,8 @@
  * this; {@link decodePackets} and {@link encodePackets} wrap it as Stream transformations that
  * keep Effect's pull-based backpressure (no byte is read before a packet is asked for).
  *
- * A declared size above `maxPacketBytes` (default 64 MiB) is refused as soon as the header is
- * read, before waiting for or allocating the body.
+ * A declared size above `maxPacketBytes` (default `Limits.client.maxPacketBytes`, 64 MiB) is
+ * refused as soon as the header is read, before waiting for or allocating the body.
  *
  * Chunks may be any `Uint8Array`, Node `Buffer`s included, split anywhere: the packets handed
  * out are plain `Uint8Array`s (views on a chunk, or fresh memory for a packet split across
@@ -23,6 +23,7 @@
  * // Stream<Decoded, DecodeError>
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
@@ -32,23 +33,44 @@ import * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { DecodeError, type EncodeError } from "./CodecError.js"
-import {
-  DEFAULT_DECODE_STEP_BUDGET,
-  type Decoded,
-  type DecodeOptions,
-  declaredPacketSize,
-  PacketDecoder
-} from "./Decoder.js"
+import { type Decoded, type DecodeOptions, PacketDecoder } from "./Decoder.js"
 import { encodePacket } from "./Encoder.js"
-import type { PacketInput } from "./Packet.js"
+import * as Reader from "./internal/codec/reader.js"
+import * as Limits from "./Limits.js"
+import { HEADER_MAGIC, type PacketInput } from "./Packet.js"
 
-/** The default largest packet a stream reader accepts: 64 MiB. */
-export const DEFAULT_MAX_PACKET_BYTES = 64 * 1024 * 1024
+/** Options of stream framing: the largest declared packet size accepted, default `Limits.client`'s (64 MiB). */
+export interface FramingOptions extends Partial<Pick<Limits.All, "maxPacketBytes">> {}
 
-/** Options of stream framing. */
-export interface FramingOptions {
-  /** The largest declared packet size accepted, in bytes. Default 64 MiB. */
-  readonly maxPacketBytes?: number | undefined
+/**
+ * The total size in bytes a packet header declares, read from its first 12 bytes, or a
+ * `DecodeError` when they are not the start of a packet (offsets from `baseOffset`). Framing
+ * asks it to learn how much to read before it reads it.
+ *
+ * @example
+ * ```ts
+ * import { Framing } from "@effect-ncp/core"
+ * import * as Result from "effect/Result"
+ *
+ * declare const header: Uint8Array // the first 12 bytes of a packet
+ * const size = Result.getOrThrow(Framing.declaredPacketSize(header))
+ * ```
+ */
+export const declaredPacketSize = (header: Uint8Array, baseOffset = 0): Result.Result<number, DecodeError> => {
+  if (header.length < Reader.SIZE_PREFIX_BYTES) {
+    return Result.fail(
+      new DecodeError({
+        reason: "Truncated",
+        offset: baseOffset,
+        detail: `a packet header needs ${Reader.SIZE_PREFIX_BYTES} bytes, got ${header.length}`
+      })
+    )
+  }
+  const view = new DataView(header.buffer, header.byteOffset, Reader.SIZE_PREFIX_BYTES)
+  const declared = Reader.declaredSize(view)
+  if (declared >= Reader.MIN_PACKET_BYTES) return Result.succeed(declared)
+  const fault = Reader.headerFault(view)
+  return Result.fail(new DecodeError({ ...fault, offset: baseOffset + fault.offset }))
 }
 
 /**
@@ -59,12 +81,18 @@ export interface FramingOptions {
 export interface DecodePacketsOptions extends FramingOptions, Omit<DecodeOptions, "baseOffset"> {
   /**
    * Fields and params decoded in one go before the stream yields to other fibers, inside a
-   * large packet (see `PacketDecoder`). Default `DEFAULT_DECODE_STEP_BUDGET`.
+   * large packet (see `Decoder.PacketDecoder`). Default `Limits.decodeStepBudget`.
    */
   readonly decodeStepBudget?: number | undefined
 }
 
-const HEADER_PREFIX = 12
+/** A little-endian u32 read from bytes in place. */
+const readU32 = (bytes: Uint8Array, at: number): number =>
+  ((bytes[at] as number) |
+    ((bytes[at + 1] as number) << 8) |
+    ((bytes[at + 2] as number) << 16) |
+    ((bytes[at + 3] as number) << 24)) >>>
+  0
 
 /** A plain `Uint8Array` view of `length` bytes at `at` of `chunk`, even when `chunk` is a `Buffer`. */
 const viewOf = (chunk: Uint8Array, at: number, length: number): Uint8Array =>
@@ -88,9 +116,18 @@ export class PacketFramer {
   // stream offset of the first unread byte
   private position = 0
   private failed: DecodeError | undefined
+  /**
+   * The declared size of the packet being received, once its header is read and while it is
+   * not whole; its bytes are then copied into `assembly`, allocated at that size on the next
+   * push, instead of being kept as the chunks they came in. So a packet sent in tiny segments
+   * costs its size, not a chunk object per segment, and the chunks are free at once.
+   */
+  private partialSize: number | undefined
+  private assembly: Uint8Array | undefined
+  private assembled = 0
 
   constructor(options?: FramingOptions) {
-    this.maxPacketBytes = options?.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES
+    this.maxPacketBytes = options?.maxPacketBytes ?? Limits.client.maxPacketBytes
   }
 
   /** Bytes received but not yet returned as packets. */
@@ -103,11 +140,57 @@ export class PacketFramer {
     return this.position
   }
 
-  /** Adds a chunk of input. The framer keeps a reference to it: do not reuse its memory. */
+  /**
+   * The declared size of the packet being received when its header has been read but not all
+   * of its bytes (a connection counts it at that size from then on), else `undefined`.
+   */
+  get partial(): number | undefined {
+    if (this.partialSize !== undefined || this.failed !== undefined) return this.partialSize
+    if (this.buffered < Reader.SIZE_PREFIX_BYTES) return undefined
+    let size = this.plainHeaderSize()
+    if (size === undefined) {
+      const declared = declaredPacketSize(this.peek(Reader.SIZE_PREFIX_BYTES), this.position)
+      // a bad header is next()'s to report
+      if (Result.isFailure(declared)) return undefined
+      size = declared.success
+    }
+    if (size > this.maxPacketBytes) return undefined
+    if (size > this.buffered) this.partialSize = size
+    return this.partialSize
+  }
+
+  /** Adds a chunk of input. The framer may keep a reference to it: do not reuse its memory. */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return
+    const size = this.partialSize
+    if (size !== undefined) {
+      if (this.assembly === undefined) this.startAssembly(size)
+      const assembly = this.assembly as Uint8Array
+      const count = Math.min(size - this.assembled, chunk.length)
+      assembly.set(count === chunk.length ? chunk : viewOf(chunk, 0, count), this.assembled)
+      this.assembled += count
+      this.buffered += count
+      if (count === chunk.length) return
+      chunk = viewOf(chunk, count, chunk.length - count)
+    }
     this.chunks.push(chunk)
     this.buffered += chunk.length
+  }
+
+  /** Moves the packet's bytes received so far out of their chunks into one buffer of its size. */
+  private startAssembly(size: number): void {
+    const assembly = new Uint8Array(size)
+    let filled = 0
+    for (let i = 0; i < this.chunks.length; i++) {
+      const chunk = this.chunks[i] as Uint8Array
+      const start = i === 0 ? this.head : 0
+      assembly.set(viewOf(chunk, start, chunk.length - start), filled)
+      filled += chunk.length - start
+    }
+    this.chunks = []
+    this.head = 0
+    this.assembly = assembly
+    this.assembled = filled
   }
 
   /**
@@ -118,11 +201,22 @@ export class PacketFramer {
    */
   next(): Uint8Array | DecodeError | undefined {
     if (this.failed !== undefined) return this.failed
-    if (this.buffered < HEADER_PREFIX) return undefined
-    const header = this.peek(HEADER_PREFIX)
-    const declared = declaredPacketSize(header, this.position)
-    if (Result.isFailure(declared)) return (this.failed = declared.failure)
-    const size = declared.success
+    const assembly = this.assembly
+    if (assembly !== undefined) {
+      if (this.assembled < assembly.length) return undefined
+      this.assembly = undefined
+      this.partialSize = undefined
+      this.buffered -= assembly.length
+      this.position += assembly.length
+      return assembly
+    }
+    if (this.buffered < Reader.SIZE_PREFIX_BYTES) return undefined
+    let size = this.plainHeaderSize()
+    if (size === undefined) {
+      const declared = declaredPacketSize(this.peek(Reader.SIZE_PREFIX_BYTES), this.position)
+      if (Result.isFailure(declared)) return (this.failed = declared.failure)
+      size = declared.success
+    }
     if (size > this.maxPacketBytes) {
       return (this.failed = new DecodeError({
         reason: "PacketTooLarge",
@@ -130,7 +224,11 @@ export class PacketFramer {
         detail: `declared packet size ${size} bytes exceeds maxPacketBytes ${this.maxPacketBytes}`
       }))
     }
-    if (this.buffered < size) return undefined
+    if (this.buffered < size) {
+      this.partialSize = size
+      return undefined
+    }
+    this.partialSize = undefined
     const packet = this.take(size)
     this.position += size
     return packet
@@ -148,6 +246,21 @@ export class PacketFramer {
       offset: this.position,
       detail: `input ended inside a packet, ${this.buffered} bytes into it`
     }))
+  }
+
+  /**
+   * The declared size of a well-formed header lying whole in the first chunk, read in place:
+   * no view, DataView or Result per packet. `undefined` for anything else (a header split
+   * across chunks, or a bad one), which `declaredPacketSize` then reads, or refuses.
+   */
+  private plainHeaderSize(): number | undefined {
+    const first = this.chunks[0]
+    const at = this.head
+    if (first === undefined || first.length - at < Reader.SIZE_PREFIX_BYTES) return undefined
+    if (readU32(first, at) !== HEADER_MAGIC) return undefined
+    const size = readU32(first, at + 8) * 4
+    // smaller sizes are refused, with the general reading's error
+    return size >= Reader.MIN_PACKET_BYTES ? size : undefined
   }
 
   /** The first `n` buffered bytes, without consuming them (copied only if split). */
@@ -209,7 +322,7 @@ export class PacketFramer {
 export const decodePackets =
   (options?: DecodePacketsOptions) =>
   <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Decoded, E | DecodeError, R> => {
-    const budget = options?.decodeStepBudget ?? DEFAULT_DECODE_STEP_BUDGET
+    const budget = options?.decodeStepBudget ?? Limits.decodeStepBudget
     return frame(self, options, (bytes, offset) => {
       const decoder = new PacketDecoder(bytes, {
         copy: options?.copy,

@@ -5,10 +5,11 @@
  * NUL-padded. Decoding strips trailing NUL and space bytes and reads the rest as Latin-1, so a
  * decoder accepts whatever a node sends; encoding accepts only valid identifiers.
  *
+ * @module
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as Domain from "./internal/domain.js"
+import * as Domain from "./internal/codec/domain.js"
 
 const pattern = /^[A-Z0-9]{1,4}$/
 
@@ -25,7 +26,6 @@ export const isIdentifier = (name: string): boolean => toWord(name) >= 0
  * ```ts
  * import { Identifier } from "@effect-ncp/core"
  * import * as Schema from "effect/Schema"
-import * as Domain from "./internal/domain.js"
  *
  * Schema.decodeUnknownSync(Identifier.Identifier)("SWEP") // "SWEP"
  * ```

@@ -22,23 +22,26 @@
  *
  * @example
  * ```ts
- * import { Json, decodePacket } from "@effect-ncp/core"
+ * import { Decoder, Json } from "@effect-ncp/core"
  * import * as Result from "effect/Result"
  *
  * declare const bytes: Uint8Array
- * const { packet } = Result.getOrThrow(decodePacket(bytes))
+ * const { packet } = Result.getOrThrow(Decoder.decodePacket(bytes))
  * console.log(JSON.stringify(Json.fromPacket(packet)))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Hex from "effect/encoding/Hex"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Field, Param } from "./Field.js"
+import * as WireType from "./internal/codec/wireType.js"
+import * as NcpError from "./NcpError.js"
 import type { Packet } from "./Packet.js"
 import * as Timestamp from "./Timestamp.js"
-import * as Value from "./Value.js"
+import type * as Value from "./Value.js"
 
 /** A number in JSON form: finite numbers as themselves, the rest as strings. */
 export type JsonNumber = number | "Infinity" | "-Infinity" | "NaN"
@@ -75,15 +78,6 @@ export interface PacketJson {
   readonly fields: ReadonlyArray<FieldJson>
 }
 
-/** Bytes as lowercase hex (`effect/encoding/Hex`'s `encode`). */
-export const toHex = (bytes: Uint8Array): string => Hex.encode(bytes)
-
-/**
- * Hex text (any case, even length) as bytes, or `undefined` when it is not hex
- * (`effect/encoding/Hex`'s `decode`, without its error value).
- */
-export const fromHex = (hex: string): Uint8Array | undefined => Result.getOrUndefined(Hex.decode(hex))
-
 // The RFC 9557 suffix tag that keeps a nanoseconds word of 10^9 or more (module doc).
 const NANOS_TAG = "_ncp-nanos"
 const taggedPattern = new RegExp(`^(.*)\\[${NANOS_TAG}=(\\d{1,10})\\]$`)
@@ -112,9 +106,9 @@ export const fromValue = (value: Value.Value): ValueJson => {
     case "string":
       return { type: "string", value: value.value }
     case "raw":
-      return { type: "raw", hex: toHex(value.value) }
+      return { type: "raw", hex: Hex.encode(value.value) }
     case "unknown":
-      return { type: "unknown", code: value.code, hex: toHex(value.value) }
+      return { type: "unknown", code: value.code, hex: Hex.encode(value.value) }
     case "u64[]":
     case "i64[]":
       return { type: value.type, value: Array.from(value.value, (n) => n.toString()) }
@@ -138,7 +132,7 @@ export const fromPacket = (packet: Packet): PacketJson => ({
   packet_type: packet.type,
   packet_id: packet.id,
   timestamp: fromTimestamp(packet.timestamp),
-  info_hex: toHex(packet.info),
+  info_hex: Hex.encode(packet.info),
   fields: packet.fields.map(fromField)
 })
 
@@ -147,6 +141,10 @@ export class JsonError extends Schema.TaggedError<JsonError>()("JsonError", {
   path: Schema.String,
   detail: Schema.String
 }) {
+  static {
+    NcpError.mark(this)
+  }
+
   override get message(): string {
     return `${this.detail} at ${this.path}`
   }
@@ -189,7 +187,7 @@ const toBigInt = (u: unknown, path: string): bigint => {
 }
 
 const toBytes = (u: unknown, path: string): Uint8Array => {
-  const bytes = typeof u === "string" ? fromHex(u) : undefined
+  const bytes = typeof u === "string" ? Result.getOrUndefined(Hex.decode(u)) : undefined
   return bytes ?? invalid(path, `expected hex text, got ${JSON.stringify(u)}`)
 }
 
@@ -222,36 +220,16 @@ const parseValue = (u: unknown, path: string): Value.Value => {
       }
       return { type, code, value: toBytes(u.hex, `${path}.hex`) }
     }
-    case "u64[]":
-      return Value.u64Array(toList(u.value, at).map((x, i) => toBigInt(x, `${at}[${i}]`)))
-    case "i64[]":
-      return Value.i64Array(toList(u.value, at).map((x, i) => toBigInt(x, `${at}[${i}]`)))
-    case "u8[]":
-    case "u16[]":
-    case "u32[]":
-    case "i8[]":
-    case "i16[]":
-    case "i32[]":
-    case "f32[]":
-    case "f64[]": {
-      const numbers = toList(u.value, at).map((x, i) => toNumber(x, `${at}[${i}]`))
-      return numberArrays[type](numbers)
+    default: {
+      // a Map: a tag such as "constructor" finds nothing
+      const data = typeof type === "string" ? WireType.byName.get(type) : undefined
+      if (data?.form !== "data") return invalid(`${path}.type`, `unknown value type ${JSON.stringify(type)}`)
+      const toElement = data.domain.kind === "bigint" ? toBigInt : toNumber
+      const elements = toList(u.value, at).map((x, i) => toElement(x, `${at}[${i}]`))
+      return WireType.dataValue(data, data.ArrayClass.from(elements))
     }
-    default:
-      return invalid(`${path}.type`, `unknown value type ${JSON.stringify(type)}`)
   }
 }
-
-const numberArrays = {
-  "u8[]": Value.u8Array,
-  "u16[]": Value.u16Array,
-  "u32[]": Value.u32Array,
-  "i8[]": Value.i8Array,
-  "i16[]": Value.i16Array,
-  "i32[]": Value.i32Array,
-  "f32[]": Value.f32Array,
-  "f64[]": Value.f64Array
-} as const
 
 const parseParam = (u: unknown, path: string): Param => {
   if (!Array.isArray(u) || u.length !== 2 || typeof u[0] !== "string") {

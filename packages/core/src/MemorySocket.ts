@@ -33,6 +33,7 @@
  * }).pipe(Effect.scoped)
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Deferred from "effect/Deferred"

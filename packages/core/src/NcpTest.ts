@@ -15,11 +15,13 @@
  * The server is the core's `Server`, the client the core's `Client`: the bytes between them are
  * the protocol's, handshake and keep-alives included. The {@link TestServer} can make the node
  * go quiet ({@link InMemoryServer.silence}) or drop its connections ({@link InMemoryServer.reset}),
- * to test what a backend does when the node hangs or goes away.
+ * to test what a backend does when the node hangs or goes away; and it opens raw connections
+ * ({@link InMemoryServer.connectSocket}), to test what a server does with a client that
+ * misbehaves.
  *
  * @example
  * ```ts
- * import { Client, NcpCommand } from "@effect-ncp/core"
+ * import { Client, CommandClient, NcpCommand } from "@effect-ncp/core"
  * import { NcpTest, SimulatedNode } from "@effect-ncp/core/testing"
  * import { expect, it } from "@effect/vitest"
  * import * as Effect from "effect/Effect"
@@ -27,12 +29,13 @@
  * it.effect("the node reports its status", () =>
  *   Effect.gen(function* () {
  *     const node = yield* Client.NcpClient
- *     const status = yield* NcpCommand.call(node, SimulatedNode.Status)
+ *     const status = yield* CommandClient.call(node, SimulatedNode.Status)
  *     expect(status.STAT).toBe("OK")
  *   }).pipe(Effect.provide(NcpTest.layerClient()))
  * )
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -88,6 +91,25 @@ export interface InMemoryServer {
    * these options over those the server was made with). It lives as long as the current scope.
    */
   readonly connect: (options?: ClientOptions) => Effect.Effect<Connection.Connection, ConnectionError, Scope.Scope>
+  /**
+   * Opens a raw connection to the server: the client's end of a fresh in-memory socket pair,
+   * with no client behind it and no handshake done. For testing what a server does with a
+   * client that misbehaves: the test speaks the protocol itself, packet by packet
+   * (`Encoder`, `Framing.PacketFramer`), or sends bytes that are no protocol at all. The server
+   * greets it with `LINK HELO` as it would any client (with `authenticate`, it waits for the
+   * CONNECT request first); {@link silence} and {@link reset} apply to it once its reader is
+   * acquired.
+   *
+   * @example
+   * ```ts
+   * const server = yield* NcpTest.make({ handler: myHandler })
+   * const socket = yield* server.connectSocket
+   * const write = (yield* socket.writer).write
+   * // not the CCRE the handshake waits for: the server drops the connection
+   * yield* write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"))
+   * ```
+   */
+  readonly connectSocket: Effect.Effect<Socket.Socket>
   /**
    * A `Transport` whose every connection reaches this server, whatever the host and port: provide
    * it to `Client.NcpClient.layer` or `Client.NcpClient.layerReconnecting`. The handshake names
@@ -184,6 +206,7 @@ export const make = <E = never, R = never, EA = never, RA = never>(
 
     return {
       connect,
+      connectSocket: clientSocket,
       transport,
       silence: Effect.asVoid(speaking.close),
       resume: Effect.asVoid(speaking.open),
@@ -198,7 +221,7 @@ export const make = <E = never, R = never, EA = never, RA = never>(
  * @example
  * ```ts
  * const connection = yield* NcpTest.connect({ client: { requestTimeout: "5 seconds" } })
- * const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500 })
+ * const sweep = yield* CommandClient.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500 })
  * ```
  */
 export const connect = <E = never, R = never, EA = never, RA = never>(

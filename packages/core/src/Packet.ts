@@ -2,6 +2,7 @@
  * Packets: the unit on the wire. A packet has a type, an id, a timestamp, 4 info bytes and
  * zero or more fields.
  *
+ * @module
  * @since 0.1.0
  */
 import type { Field, FieldInput } from "./Field.js"

@@ -4,8 +4,8 @@
  *
  * Use these when a packet crosses a Schema boundary: validating a packet built elsewhere
  * (`Schema.is(PacketSchema.Packet)`), decoding bytes inside a larger Schema, or handing packets
- * to an API that speaks Schema. The plain functions `decodePacket` and `encodePacket` stay the
- * fast path; {@link PacketFromBytes} calls them.
+ * to an API that speaks Schema. The plain functions `Decoder.decodePacket` and
+ * `Encoder.encodePacket` stay the fast path; {@link PacketFromBytes} calls them.
  *
  * The schemas' types are exactly the codec's interfaces (`Value.Value`, `Field.Param`,
  * `Field.Field`, `Timestamp.Timestamp`, `Packet.Packet`), with the checks the encoder makes:
@@ -28,13 +28,13 @@
  *
  * @example
  * ```ts
- * import { decodePacket, encodePacket, PacketSchema, RoundTrip } from "@effect-ncp/core"
+ * import { Decoder, Encoder, PacketSchema, RoundTrip } from "@effect-ncp/core"
  * import { expect, it } from "@effect/vitest"
  * import * as Result from "effect/Result"
  *
  * it.prop("decode(encode(p)) is normalize(p)", [PacketSchema.Packet], ([packet]) => {
- *   const bytes = Result.getOrThrow(encodePacket(packet))
- *   expect(Result.getOrThrow(decodePacket(bytes)).packet).toEqual(RoundTrip.normalize(packet))
+ *   const bytes = Result.getOrThrow(Encoder.encodePacket(packet))
+ *   expect(Result.getOrThrow(Decoder.decodePacket(bytes)).packet).toEqual(RoundTrip.normalize(packet))
  * })
  * ```
  *
@@ -48,20 +48,21 @@
  * const again = Schema.encodeSync(PacketSchema.PacketFromBytes)(packet)
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type * as SchemaAST from "effect/SchemaAST"
-import * as SchemaGetter from "effect/SchemaGetter"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import { decodePacket } from "./Decoder.js"
 import { encodePacket } from "./Encoder.js"
 import type * as FieldModel from "./Field.js"
 import * as Identifier from "./Identifier.js"
-import * as Domain from "./internal/domain.js"
+import * as Domain from "./internal/codec/domain.js"
+import * as Generators from "./internal/codec/schemaGenerators.js"
+import * as WireType from "./internal/codec/wireType.js"
 import * as Json from "./Json.js"
 import type * as PacketModel from "./Packet.js"
 import type * as TimestampModel from "./Timestamp.js"
@@ -69,160 +70,10 @@ import type * as ValueModel from "./Value.js"
 
 // How `effect/Arbitrary` generates these schemas. It derives strings, unions, structs and arrays
 // by itself, and reads the ranges of `isInt32`-like checks (their `arbitraryConstraint`
-// annotation). What it cannot see (f32 representability, typed arrays, the values at the edges of
-// each range, the unknown codes) goes through the `toCodecArbitrary` annotation of a declaration:
-// a Schema to generate from and a function from its values to ours. The declaration still
-// validates every generated value, so a wrong generator shows up as discards, never as an
-// invalid sample. All ranges and edges come from one table (`internal/domain`), which the
+// annotation). What it cannot see goes through the `toCodecArbitrary` annotation of a
+// declaration, which names a generator of `internal/codec/schemaGenerators`. Every range, class
+// and edge comes from the wire-type table (`internal/codec/wireType`), which the codec and the
 // fast-check arbitraries read too.
-
-type GenerationConstraint<T> = Schema.Annotations.ToArbitrary.GenerationConstraint<T> | undefined
-
-const generatedFrom = <S extends Schema.Top, T>(from: S, toValue: (generated: S["Type"]) => T): SchemaAST.Link =>
-  Schema.link<T>()(from, {
-    decode: SchemaGetter.transform(toValue),
-    encode: SchemaGetter.forbidden(() => "a generation representation is only decoded")
-  })
-
-const indexBelow = (length: number) => Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: length - 1 }))
-
-// Arrays start up to 3 elements into their buffer, as views on a received message do.
-const OFFSET = indexBelow(4)
-
-const lengthChecked = <S extends Schema.Top>(array: Schema.$Array<S>, constraint: GenerationConstraint<unknown>) => {
-  const minimum = constraint?.minLength
-  const maximum = constraint?.maxLength
-  if (minimum !== undefined && maximum !== undefined) return array.check(Schema.isBetweenLength(minimum, maximum))
-  if (minimum !== undefined) return array.check(Schema.isMinLength(minimum))
-  if (maximum !== undefined) return array.check(Schema.isMaxLength(maximum))
-  return array
-}
-
-/**
- * How to generate values of type `A`: one alone (for a payload's declaration), or an array of
- * them (for a typed array's), from the same representation. Typed-array elements are generated
- * straight from the representation rather than through the element's declaration, which would
- * decode and validate every element on its own.
- */
-interface Generator<A> {
-  readonly one: SchemaAST.Link
-  readonly many: <T>(
-    constraint: GenerationConstraint<unknown>,
-    from: (elements: ReadonlyArray<A>, offset: number) => T
-  ) => SchemaAST.Link
-}
-
-const generator = <A, B>(representation: Schema.Schema<B>, toValue: (generated: B) => A): Generator<A> => ({
-  one: generatedFrom(representation, toValue),
-  many: (constraint, from) =>
-    generatedFrom(
-      Schema.Tuple([OFFSET, lengthChecked(Schema.Array(representation), constraint)]),
-      ([offset, generated]) => from(generated.map(toValue), offset)
-    )
-})
-
-// One draw in EDGE_ONE_IN is an edge of the domain (a range's ends, 0, -0, NaN, the infinities):
-// the values where codecs break, which uniform draws over 2^32 or 2^64 values would almost never
-// hit. The pick comes first so that shrinking moves toward edge 0, the simplest value.
-const EDGE_ONE_IN = 4
-const PICK_EDGE = indexBelow(EDGE_ONE_IN)
-
-const edgesOr = <A, B>(edges: ReadonlyArray<A>, base: Schema.Schema<B>, toValue: (generated: B) => A) =>
-  edges.length === 0
-    ? generator(base, toValue)
-    : generator(Schema.Tuple([PICK_EDGE, indexBelow(edges.length), base]), ([pick, edge, generated]) => {
-        const value = pick === 0 ? edges[edge] : undefined
-        return value === undefined ? toValue(generated) : value
-      })
-
-const identity = <A>(a: A): A => a
-
-// A user's own bounds on one of these (`Int32.check(Schema.isBetween(...))`) arrive as a
-// constraint; generation keeps to them so that it does not discard.
-const integerBounds = (domain: Domain.IntegerDomain, constraint: GenerationConstraint<number>) => {
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = constraint ?? {}
-  const low = Math.max(
-    domain.minimum,
-    minimum === undefined ? -Infinity : exclusiveMinimum ? Math.floor(minimum) + 1 : Math.ceil(minimum)
-  )
-  const high = Math.min(
-    domain.maximum,
-    maximum === undefined ? Infinity : exclusiveMaximum ? Math.ceil(maximum) - 1 : Math.floor(maximum)
-  )
-  return low <= high ? { low, high } : { low: domain.minimum, high: domain.maximum }
-}
-
-const bigIntBounds = (domain: Domain.BigIntDomain, constraint: GenerationConstraint<bigint>) => {
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = constraint ?? {}
-  const fromMinimum = minimum === undefined ? domain.minimum : exclusiveMinimum ? minimum + 1n : minimum
-  const fromMaximum = maximum === undefined ? domain.maximum : exclusiveMaximum ? maximum - 1n : maximum
-  const low = fromMinimum > domain.minimum ? fromMinimum : domain.minimum
-  const high = fromMaximum < domain.maximum ? fromMaximum : domain.maximum
-  return low <= high ? { low, high } : { low: domain.minimum, high: domain.maximum }
-}
-
-const integerGenerator = (domain: Domain.IntegerDomain, constraint?: GenerationConstraint<number>) => {
-  const { low, high } = integerBounds(domain, constraint)
-  return edgesOr(
-    domain.edges.filter((edge) => edge >= low && edge <= high),
-    Schema.Int.check(Schema.isBetween({ minimum: low, maximum: high })),
-    identity
-  )
-}
-
-const bigIntGenerator = (domain: Domain.BigIntDomain, constraint?: GenerationConstraint<bigint>) => {
-  const { low, high } = bigIntBounds(domain, constraint)
-  return edgesOr(
-    domain.edges.filter((edge) => edge >= low && edge <= high),
-    Schema.BigInt.check(Schema.isBetweenBigInt({ minimum: low, maximum: high })),
-    identity
-  )
-}
-
-// A number within a user's bounds on a float payload (`Float64.check(Schema.isBetween(...))`),
-// which arrive as a constraint: draws and edges keep to them.
-const numberWithin = (constraint: GenerationConstraint<number>) => {
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, number } = constraint ?? {}
-  const checks: Array<SchemaAST.Check<number>> = []
-  if (minimum !== undefined)
-    checks.push(exclusiveMinimum ? Schema.isGreaterThan(minimum) : Schema.isGreaterThanOrEqualTo(minimum))
-  if (maximum !== undefined)
-    checks.push(exclusiveMaximum ? Schema.isLessThan(maximum) : Schema.isLessThanOrEqualTo(maximum))
-  if (number === "finite") checks.push(Schema.isFinite())
-  if (number === "integer") checks.push(Schema.isInt())
-  const [first, ...rest] = checks
-  return first === undefined ? Schema.Number : Schema.Number.check(first, ...rest)
-}
-
-// Float32 values come from an index over every float32 (`internal/domain`), so each binade is as
-// likely as any other; one step past each infinity is NaN. Bounds become a range of indexes.
-const float32Generator = (constraint?: GenerationConstraint<number>) => {
-  const within = numberWithin(constraint)
-  const { low, high } = float32IndexBounds(constraint)
-  return edgesOr(
-    Domain.float32.edges.filter(Schema.is(within)),
-    Schema.Int.check(Schema.isBetween({ minimum: low, maximum: high })),
-    Domain.float32AtIndex
-  )
-}
-
-const float32IndexBounds = (constraint: GenerationConstraint<number>) => {
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum, number } = constraint ?? {}
-  // NaN lies one step past each infinity
-  const finite = number === "finite" || number === "integer"
-  let low = finite ? -Domain.FLOAT32_INFINITY_INDEX : -Domain.FLOAT32_INFINITY_INDEX - 2
-  let high = finite ? Domain.FLOAT32_INFINITY_INDEX - 1 : Domain.FLOAT32_INFINITY_INDEX + 1
-  if (minimum !== undefined) low = Math.max(low, Domain.float32IndexFrom(minimum, exclusiveMinimum === true))
-  if (maximum !== undefined) high = Math.min(high, Domain.float32IndexTo(maximum, exclusiveMaximum === true))
-  return low <= high
-    ? { low, high }
-    : { low: -Domain.FLOAT32_INFINITY_INDEX - 2, high: Domain.FLOAT32_INFINITY_INDEX + 1 }
-}
-
-const float64Generator = (constraint?: GenerationConstraint<number>) => {
-  const within = numberWithin(constraint)
-  return edgesOr(Domain.float64.edges.filter(Schema.is(within)), within, identity)
-}
 
 /**
  * An integer payload: validates `domain`, generates within `generation` (the same by default)
@@ -234,7 +85,7 @@ const integer = (domain: Domain.IntegerDomain, generation: Domain.IntegerDomain 
       typeof input === "number" && Number.isInteger(input) && input >= domain.minimum && input <= domain.maximum,
     {
       expected: domain.description,
-      toCodecArbitrary: ({ constraint }) => integerGenerator(generation, constraint).one
+      toCodecArbitrary: ({ constraint }) => Generators.integerGenerator(generation, constraint).one
     }
   )
 
@@ -243,11 +94,15 @@ const bigInteger = (domain: Domain.BigIntDomain) =>
     (input): input is bigint => typeof input === "bigint" && input >= domain.minimum && input <= domain.maximum,
     {
       expected: domain.description,
-      toCodecArbitrary: ({ constraint }) => bigIntGenerator(domain, constraint).one
+      toCodecArbitrary: ({ constraint }) => Generators.bigIntGenerator(domain, constraint).one
     }
   )
 
-const isNumber = (input: unknown): input is number => typeof input === "number"
+const float = (domain: Domain.FloatDomain) =>
+  Schema.declare((input): input is number => typeof input === "number", {
+    expected: domain.description,
+    toCodecArbitrary: ({ constraint }) => Generators.floatGenerator(domain, constraint).one
+  })
 
 /**
  * An i32 payload: an integer from -2^31 to 2^31-1.
@@ -260,34 +115,28 @@ const isNumber = (input: unknown): input is number => typeof input === "number"
  * const Gain = PacketSchema.Int32.check(Schema.isBetween({ minimum: -40, maximum: 40 }))
  * ```
  */
-export const Int32 = integer(Domain.int32)
+export const Int32 = integer(WireType.i32.domain)
 
 /** A u32 payload: an integer from 0 to 2^32-1. */
-export const Uint32 = integer(Domain.uint32)
+export const Uint32 = integer(WireType.u32.domain)
 
-// Ids and timestamp seconds: validated as u32, generated without -0 (see internal/domain).
-const Word = integer(Domain.uint32, Domain.word)
+// Ids and timestamp seconds: validated as u32, generated without -0 (see internal/codec/domain).
+const Word = integer(WireType.u32.domain, Domain.word)
 
 /** An i64 payload: a `bigint` from -2^63 to 2^63-1. */
-export const Int64 = bigInteger(Domain.int64)
+export const Int64 = bigInteger(WireType.i64.domain)
 
 /** A u64 payload: a `bigint` from 0 to 2^64-1. */
-export const Uint64 = bigInteger(Domain.uint64)
+export const Uint64 = bigInteger(WireType.u64.domain)
 
 /**
  * An f32 payload: any number, as the encoder accepts it (it rounds to the nearest float32).
  * Generated values are exactly float32, NaN, infinities and -0 included, so they round-trip.
  */
-export const Float32 = Schema.declare(isNumber, {
-  expected: Domain.float32.description,
-  toCodecArbitrary: ({ constraint }) => float32Generator(constraint).one
-})
+export const Float32 = float(WireType.f32.domain)
 
 /** An f64 payload: any number (NaN, infinities and -0 included). */
-export const Float64 = Schema.declare(isNumber, {
-  expected: Domain.float64.description,
-  toCodecArbitrary: ({ constraint }) => float64Generator(constraint).one
-})
+export const Float64 = float(WireType.f64.domain)
 
 /**
  * A string payload: text without NUL (which would end it on the wire) or lone surrogates (which
@@ -300,64 +149,70 @@ export const WireString = Schema.String.check(
   })
 )
 
-/** What a payload needs of a typed array class (`Uint16Array` and the others). */
-interface TypedArrayClass<E, A> {
-  new (...args: ReadonlyArray<never>): A
-  readonly name: string
-  readonly from: (elements: ReadonlyArray<E>) => A
-}
-
-// A typed array over any buffer (`ArrayBufferLike`, as the codec's interfaces declare them) whose
-// elements are generated by `element`.
-const typedArray = <E, A extends Domain.TypedArray>(Class: TypedArrayClass<E, A>, element: Generator<E>) =>
-  Schema.declare((input): input is A => input instanceof Class, {
+// The payload of a data type: its typed array over any buffer (`ArrayBufferLike`, as the codec's
+// interfaces declare them), whose elements `generatorOf` generates from the type's domain.
+const typedArray = <A extends ValueModel.TypedArray, E extends WireType.Element, D extends Domain.NumericDomain>(
+  type: WireType.DataType<string, A, E, D>,
+  generatorOf: (domain: D) => Generators.Generator<E>
+) => {
+  const Class = type.ArrayClass
+  const element = generatorOf(type.domain)
+  return Schema.declare((input): input is A => input instanceof Class, {
     expected: Class.name,
     toCodecArbitrary: ({ constraint }) =>
       element.many(constraint, (elements, offset) => Domain.atOffset(Class.from(elements), offset))
   })
+}
 
-const uint8Generator = integerGenerator(Domain.uint8)
+const byteGenerator = Generators.integerGenerator(WireType.u8Array.domain)
 
 /**
  * The bytes of a raw, data u8 or unknown value: any `Uint8Array` (a Node `Buffer` too), at any
  * offset in its buffer. Generated arrays start 0 to 3 bytes into theirs.
  */
 export const Bytes = Schema.Uint8Array.annotate({
-  toCodecArbitrary: ({ constraint }: { readonly constraint: GenerationConstraint<unknown> }) =>
-    uint8Generator.many(constraint, (bytes, offset) => Domain.atOffset(globalThis.Uint8Array.from(bytes), offset))
+  toCodecArbitrary: ({ constraint }: { readonly constraint: Generators.GenerationConstraint<unknown> }) =>
+    byteGenerator.many(constraint, (bytes, offset) => Domain.atOffset(globalThis.Uint8Array.from(bytes), offset))
 })
 
 /** A data u16 payload. */
-export const Uint16Array = typedArray(globalThis.Uint16Array<ArrayBufferLike>, integerGenerator(Domain.uint16))
+export const Uint16Array = typedArray(WireType.u16Array, Generators.integerGenerator)
 /** A data u32 payload. */
-export const Uint32Array = typedArray(globalThis.Uint32Array<ArrayBufferLike>, integerGenerator(Domain.uint32))
+export const Uint32Array = typedArray(WireType.u32Array, Generators.integerGenerator)
 /** A data i8 payload. */
-export const Int8Array = typedArray(globalThis.Int8Array<ArrayBufferLike>, integerGenerator(Domain.int8))
+export const Int8Array = typedArray(WireType.i8Array, Generators.integerGenerator)
 /** A data i16 payload. */
-export const Int16Array = typedArray(globalThis.Int16Array<ArrayBufferLike>, integerGenerator(Domain.int16))
+export const Int16Array = typedArray(WireType.i16Array, Generators.integerGenerator)
 /** A data i32 payload. */
-export const Int32Array = typedArray(globalThis.Int32Array<ArrayBufferLike>, integerGenerator(Domain.int32))
+export const Int32Array = typedArray(WireType.i32Array, Generators.integerGenerator)
 /** A data u64 payload. */
-export const BigUint64Array = typedArray(globalThis.BigUint64Array<ArrayBufferLike>, bigIntGenerator(Domain.uint64))
+export const BigUint64Array = typedArray(WireType.u64Array, Generators.bigIntGenerator)
 /** A data i64 payload. */
-export const BigInt64Array = typedArray(globalThis.BigInt64Array<ArrayBufferLike>, bigIntGenerator(Domain.int64))
+export const BigInt64Array = typedArray(WireType.i64Array, Generators.bigIntGenerator)
 /** A data f32 payload. */
-export const Float32Array = typedArray(globalThis.Float32Array<ArrayBufferLike>, float32Generator())
+export const Float32Array = typedArray(WireType.f32Array, Generators.floatGenerator)
 /** A data f64 payload. */
-export const Float64Array = typedArray(globalThis.Float64Array<ArrayBufferLike>, float64Generator())
+export const Float64Array = typedArray(WireType.f64Array, Generators.floatGenerator)
 
 /**
  * A type code this library does not know (0-255, none of the 18 wire types): the code of an
  * `unknown` value.
  */
 export const UnknownCode = Schema.declare(
-  (input): input is number => typeof input === "number" && Domain.unknownCodes.includes(input),
+  (input): input is number => typeof input === "number" && WireType.unknownCodes.includes(input),
   {
     expected: "a type code this library does not know",
     toCodecArbitrary: () =>
-      generatedFrom(indexBelow(Domain.unknownCodes.length), (index) => Domain.unknownCodes[index] ?? 0)
+      Generators.generatedFrom(
+        Generators.indexBelow(WireType.unknownCodes.length),
+        (index) => WireType.unknownCodes[index] ?? 0
+      )
   }
 )
+
+// The Schema of a wire type's values: its name as the tag, its payload as the value.
+const tagged = <Name extends WireType.Name, S extends Schema.Top>(type: { readonly name: Name }, payload: S) =>
+  Schema.Struct({ type: Schema.Literal(type.name), value: payload })
 
 /**
  * An i32 value (`Value.I32`). One Schema per wire type, to build your own message Schemas from:
@@ -372,41 +227,41 @@ export const UnknownCode = Schema.declare(
  * Schema.is(PacketSchema.I32Value)(Value.i32(-5)) // true
  * ```
  */
-export const I32Value = Schema.Struct({ type: Schema.Literal("i32"), value: Int32 })
+export const I32Value = tagged(WireType.i32, Int32)
 /** A u32 value (`Value.U32`). */
-export const U32Value = Schema.Struct({ type: Schema.Literal("u32"), value: Uint32 })
+export const U32Value = tagged(WireType.u32, Uint32)
 /** An i64 value (`Value.I64`). */
-export const I64Value = Schema.Struct({ type: Schema.Literal("i64"), value: Int64 })
+export const I64Value = tagged(WireType.i64, Int64)
 /** A u64 value (`Value.U64`). */
-export const U64Value = Schema.Struct({ type: Schema.Literal("u64"), value: Uint64 })
+export const U64Value = tagged(WireType.u64, Uint64)
 /** An f32 value (`Value.F32`). */
-export const F32Value = Schema.Struct({ type: Schema.Literal("f32"), value: Float32 })
+export const F32Value = tagged(WireType.f32, Float32)
 /** An f64 value (`Value.F64`). */
-export const F64Value = Schema.Struct({ type: Schema.Literal("f64"), value: Float64 })
+export const F64Value = tagged(WireType.f64, Float64)
 /** A string value (`Value.Str`). */
-export const StringValue = Schema.Struct({ type: Schema.Literal("string"), value: WireString })
+export const StringValue = tagged(WireType.string, WireString)
 /** A raw value (`Value.Raw`). */
-export const RawValue = Schema.Struct({ type: Schema.Literal("raw"), value: Bytes })
+export const RawValue = tagged(WireType.raw, Bytes)
 /** A data u8 value (`Value.U8Array`). */
-export const U8ArrayValue = Schema.Struct({ type: Schema.Literal("u8[]"), value: Bytes })
+export const U8ArrayValue = tagged(WireType.u8Array, Bytes)
 /** A data u16 value (`Value.U16Array`). */
-export const U16ArrayValue = Schema.Struct({ type: Schema.Literal("u16[]"), value: Uint16Array })
+export const U16ArrayValue = tagged(WireType.u16Array, Uint16Array)
 /** A data u32 value (`Value.U32Array`). */
-export const U32ArrayValue = Schema.Struct({ type: Schema.Literal("u32[]"), value: Uint32Array })
+export const U32ArrayValue = tagged(WireType.u32Array, Uint32Array)
 /** A data i8 value (`Value.I8Array`). */
-export const I8ArrayValue = Schema.Struct({ type: Schema.Literal("i8[]"), value: Int8Array })
+export const I8ArrayValue = tagged(WireType.i8Array, Int8Array)
 /** A data i16 value (`Value.I16Array`). */
-export const I16ArrayValue = Schema.Struct({ type: Schema.Literal("i16[]"), value: Int16Array })
+export const I16ArrayValue = tagged(WireType.i16Array, Int16Array)
 /** A data i32 value (`Value.I32Array`). */
-export const I32ArrayValue = Schema.Struct({ type: Schema.Literal("i32[]"), value: Int32Array })
+export const I32ArrayValue = tagged(WireType.i32Array, Int32Array)
 /** A data u64 value (`Value.U64Array`). */
-export const U64ArrayValue = Schema.Struct({ type: Schema.Literal("u64[]"), value: BigUint64Array })
+export const U64ArrayValue = tagged(WireType.u64Array, BigUint64Array)
 /** A data i64 value (`Value.I64Array`). */
-export const I64ArrayValue = Schema.Struct({ type: Schema.Literal("i64[]"), value: BigInt64Array })
+export const I64ArrayValue = tagged(WireType.i64Array, BigInt64Array)
 /** A data f32 value (`Value.F32Array`). */
-export const F32ArrayValue = Schema.Struct({ type: Schema.Literal("f32[]"), value: Float32Array })
+export const F32ArrayValue = tagged(WireType.f32Array, Float32Array)
 /** A data f64 value (`Value.F64Array`). */
-export const F64ArrayValue = Schema.Struct({ type: Schema.Literal("f64[]"), value: Float64Array })
+export const F64ArrayValue = tagged(WireType.f64Array, Float64Array)
 /** A value of a type code this library does not know (`Value.Unknown`), with its bytes. */
 export const UnknownValue = Schema.Struct({ type: Schema.Literal("unknown"), code: UnknownCode, value: Bytes })
 

@@ -21,20 +21,21 @@
  *
  * @example
  * ```ts
- * import { decodePacket, encodePacket, PacketSchema, RoundTrip } from "@effect-ncp/core"
+ * import { Decoder, Encoder, PacketSchema, RoundTrip } from "@effect-ncp/core"
  * import { expect, it } from "@effect/vitest"
  * import * as Result from "effect/Result"
  *
  * it.prop("a packet survives the wire, up to padding and rounding", [PacketSchema.Packet], ([packet]) => {
- *   const bytes = Result.getOrThrow(encodePacket(packet))
- *   expect(Result.getOrThrow(decodePacket(bytes)).packet).toEqual(RoundTrip.normalize(packet))
+ *   const bytes = Result.getOrThrow(Encoder.encodePacket(packet))
+ *   expect(Result.getOrThrow(Decoder.decodePacket(bytes)).packet).toEqual(RoundTrip.normalize(packet))
  * })
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import type * as Field from "./Field.js"
-import * as Domain from "./internal/domain.js"
+import * as Domain from "./internal/codec/domain.js"
 import type * as Packet from "./Packet.js"
 import * as Value from "./Value.js"
 

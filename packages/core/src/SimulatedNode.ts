@@ -9,7 +9,7 @@
  *
  * | command     | params (all optional unless marked)                                         | data reply                                          |
  * | ----------- | --------------------------------------------------------------------------- | --------------------------------------------------- |
- * | `DSPC SWEP` | `FSTA`, `FSTP` (required): start and stop in MHz, as RFeye nodes take them; `BINS` bins (default 1024, 1..65536) | `FSTA`, `FSTP` (as sent), `BINS`, `PDAT` (data u8, {@link sweepLevelToDbm}) |
+ * | `DSPC SWEP` | `FSTA`, `FSTP` (required): start and stop in MHz, as RFeye nodes take them; `BINS` bins (default 1024, 1..65536) | `FSTA`, `FSTP` (as sent), `BINS`, `PDAT` (data u8, levels as `SweepLevel.toDbm` reads them) |
  * | `DSPC TIME` | `FCTR`: centre in MHz (default 2400); `NSMP` (or `SMPS`): complex samples (default 4096, up to 4 Mi); `SRAT`: sample rate in Hz (default 1e6) | `FCTR`, `SRAT`, `NSMP`, `DATA` (data i16, `I, Q, I, Q, ...`) |
  * | `STAT` any  | none                                                                        | `STAT="OK"`, `SEID`, `UPTM` (u32, seconds this connection has been open), `TEMP` (f32, °C) |
  *
@@ -17,7 +17,7 @@
  * (default 1; 0 repeats until the connection closes), so a client can follow a stream of them.
  *
  * The commands are described once with Schemas ({@link Sweep}, {@link Time}, {@link Status}:
- * a worked catalog to copy): clients call them with `NcpCommand.call` and `NcpCommand.stream`,
+ * a worked catalog to copy): clients call them with `CommandClient.call` and `CommandClient.stream`,
  * and the node itself is a `CommandRouter` of them ({@link router}). So bad params (a missing
  * or inverted range, a count out of range, a param of the wrong type) get a reply with
  * `ERRO` naming the param and `ERRC=400`; any other command a reply with
@@ -26,40 +26,29 @@
  * **Fair service.** One connection's expensive commands cannot starve the others: each
  * connection runs at most four commands at once (a repeating one does not block the others;
  * later ones wait in order, then reading stops), and captures and sweeps are generated in
- * slices that yield ({@link iqCaptureEffect}), so a 4 Mi-sample capture never holds the event
- * loop for long.
+ * slices that yield (`SimulatedSignal`), so a 4 Mi-sample capture never holds the event loop
+ * for long. The data are deterministic: the same request gives the same carriers.
  *
- * Sweep levels travel as data u8, one byte per frequency bin. This module owns the mapping
- * between that byte and a level in dBm ({@link sweepLevelToDbm}, {@link dbmToSweepLevel}),
- * so the generator here and every reader (the terminal chart) agree on it:
- *
- * ```text
- * dBm = byte / 2 - 147.5      byte 0 = -147.5 dBm, byte 255 = -20 dBm, 0.5 dB steps
- * ```
- *
- * The generators are pure: the same options (seed included) give the same samples, in one
- * piece or in slices.
+ * **Many nodes.** {@link handler} and {@link hello} are one node, `SEID` {@link SERIAL}. A
+ * simulated fleet gives each node an {@link Identity} of its own, a name (its `SEID`) and a
+ * seed (its carriers): serve {@link makeHandler} with {@link helloOf} the same identity, as
+ * `ncp serve --nodes N` and `SimulatedFleet` do ({@link fleetIdentity}).
  *
  * @example
  * ```ts
  * import { SimulatedNode } from "@effect-ncp/core/testing"
- * import { NcpSocketServer } from "@effect-ncp/node"
+ * import { NodeListener } from "@effect-ncp/node"
  * import * as Effect from "effect/Effect"
  * import * as SocketServer from "effect/socket/SocketServer"
  *
  * // A simulated node on 127.0.0.1:9999 until interrupted.
  * const node = SimulatedNode.serve().pipe(
- *   Effect.provideServiceEffect(SocketServer.SocketServer, NcpSocketServer.make({ host: "127.0.0.1", port: 9999 })),
+ *   Effect.provideServiceEffect(SocketServer.SocketServer, NodeListener.make({ host: "127.0.0.1", port: 9999 })),
  *   Effect.scoped
  * )
- *
- * // Or only the data:
- * const levels = SimulatedNode.sweepSpectrum({ startHz: 88e6, stopHz: 108e6, seed: 7 })
- * SimulatedNode.sweepLevelToDbm(levels[0] ?? 0) // about -110 (the noise floor)
- * const iq = SimulatedNode.iqCapture({ samples: 1024, toneHz: 50_000, sampleRateHz: 1e6 })
- * iq.length // 2048: I and Q interleaved
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
@@ -74,192 +63,9 @@ import type { ConnectionError } from "./ConnectionError.js"
 import type * as Field from "./Field.js"
 import * as NcpCommand from "./NcpCommand.js"
 import * as Server from "./Server.js"
+import * as SimulatedSignal from "./SimulatedSignal.js"
 import * as Value from "./Value.js"
 import * as WireSchema from "./WireSchema.js"
-
-/** The level in dBm of sweep byte 0. */
-export const SWEEP_LEVEL_MIN_DBM = -147.5
-/** dB per step of a sweep byte. */
-export const SWEEP_LEVEL_STEP_DB = 0.5
-/** The level in dBm of sweep byte 255. */
-export const SWEEP_LEVEL_MAX_DBM = SWEEP_LEVEL_MIN_DBM + 255 * SWEEP_LEVEL_STEP_DB
-
-/** The level in dBm a sweep byte (data u8 element) stands for: `byte / 2 - 147.5`. */
-export const sweepLevelToDbm = (byte: number): number => byte * SWEEP_LEVEL_STEP_DB + SWEEP_LEVEL_MIN_DBM
-
-/** The sweep byte nearest to a level in dBm, clamped to 0..255. */
-export const dbmToSweepLevel = (dbm: number): number => {
-  const byte = Math.round((dbm - SWEEP_LEVEL_MIN_DBM) / SWEEP_LEVEL_STEP_DB)
-  return Number.isNaN(byte) ? 0 : Math.min(255, Math.max(0, byte))
-}
-
-/** Options of {@link sweepSpectrum}. */
-export interface SweepOptions {
-  readonly startHz: number
-  readonly stopHz: number
-  /** Number of frequency bins. Default 1024. */
-  readonly bins?: number | undefined
-  /** Seed of the noise and carrier placement. Default 1. */
-  readonly seed?: number | undefined
-}
-
-/** The simulated noise floor in dBm. */
-export const NOISE_FLOOR_DBM = -110
-
-/**
- * A sweep of `bins` levels (data u8, {@link sweepLevelToDbm}) from `startHz` to `stopHz`: a
- * noise floor around {@link NOISE_FLOOR_DBM} with a few carriers, placed and sized by the seed.
- */
-export const sweepSpectrum = (options: SweepOptions): Uint8Array => {
-  const generator = sweepGenerator(options)
-  generator.fill(generator.levels.length)
-  return generator.levels
-}
-
-/**
- * {@link sweepSpectrum} as an Effect that computes {@link GENERATION_SLICE_BINS} bins at a time
- * and yields between slices, so that a large sweep never holds the event loop for long. The
- * same options give the same levels.
- */
-export const sweepSpectrumEffect = (options: SweepOptions): Effect.Effect<Uint8Array> =>
-  Effect.suspend(() => {
-    const generator = sweepGenerator(options)
-    return inSlices(generator.levels.length, GENERATION_SLICE_BINS, generator.fill, generator.levels)
-  })
-
-/** The sweep generator: `fill(to)` computes the next bins up to `to`, in order, from one random sequence. */
-const sweepGenerator = (options: SweepOptions) => {
-  const bins = Math.max(1, Math.floor(options.bins ?? 1024))
-  const random = seededRandom(options.seed ?? 1)
-  // Carriers first, so their placement depends on the seed only, not on the bin count.
-  const carriers = Array.from({ length: 3 + Math.floor(random() * 3) }, () => ({
-    center: 0.05 + random() * 0.9,
-    // Half-width as a fraction of the span: from a narrowband signal to a broad one.
-    width: 0.002 + random() * random() * 0.03,
-    peakDbm: -75 + random() * 45
-  }))
-  const levels = new Uint8Array(bins)
-  let next = 0
-  const fill = (to: number): void => {
-    for (let bin = next; bin < to; bin++) {
-      const position = bins === 1 ? 0.5 : bin / (bins - 1)
-      // Noise power adds linearly; summing in mW keeps overlapping carriers realistic.
-      let milliwatts = dbmToMilliwatts(NOISE_FLOOR_DBM + 2.5 * gaussian(random))
-      for (const carrier of carriers) {
-        const distance = (position - carrier.center) / carrier.width
-        milliwatts += dbmToMilliwatts(carrier.peakDbm - 6 * distance * distance)
-      }
-      levels[bin] = dbmToSweepLevel(10 * Math.log10(milliwatts))
-    }
-    next = Math.max(next, to)
-  }
-  return { levels, fill }
-}
-
-/** Options of {@link iqCapture}. */
-export interface IqOptions {
-  /** Number of complex samples. */
-  readonly samples: number
-  /** Seed of the noise and the tone's phase. Default 1. */
-  readonly seed?: number | undefined
-  /** Frequency of the tone, relative to the centre frequency (may be negative). Default 100 kHz. */
-  readonly toneHz?: number | undefined
-  /** Sample rate. Default 1 MHz. */
-  readonly sampleRateHz?: number | undefined
-}
-
-/** Amplitude of the simulated tone, in 16-bit full-scale units (about -12 dBFS). */
-export const IQ_TONE_AMPLITUDE = 8000
-/** Standard deviation of the simulated noise on each of I and Q. */
-export const IQ_NOISE_SIGMA = 150
-
-/**
- * `samples` complex samples, interleaved `I, Q, I, Q, ...` as 16-bit integers: one tone at
- * `toneHz` plus Gaussian noise and a small DC offset.
- */
-export const iqCapture = (options: IqOptions): Int16Array => {
-  const generator = iqGenerator(options)
-  generator.fill(generator.samples)
-  return generator.iq
-}
-
-/**
- * {@link iqCapture} as an Effect that computes {@link GENERATION_SLICE_SAMPLES} samples at a
- * time and yields between slices, so that a capture of millions of samples never holds the
- * event loop for long. The same options give the same samples.
- */
-export const iqCaptureEffect = (options: IqOptions): Effect.Effect<Int16Array> =>
-  Effect.suspend(() => {
-    const generator = iqGenerator(options)
-    return inSlices(generator.samples, GENERATION_SLICE_SAMPLES, generator.fill, generator.iq)
-  })
-
-/** The IQ generator: `fill(to)` computes the next samples up to `to`, in order, from one random sequence. */
-const iqGenerator = (options: IqOptions) => {
-  const samples = Math.max(0, Math.floor(options.samples))
-  const sampleRateHz = options.sampleRateHz ?? 1_000_000
-  const toneHz = options.toneHz ?? 100_000
-  const random = seededRandom(options.seed ?? 1)
-  const phase = random() * 2 * Math.PI
-  const step = (2 * Math.PI * toneHz) / sampleRateHz
-  const iq = new Int16Array(2 * samples)
-  let next = 0
-  const fill = (to: number): void => {
-    for (let n = next; n < to; n++) {
-      const angle = phase + step * n
-      iq[2 * n] = clampInt16(IQ_TONE_AMPLITUDE * Math.cos(angle) + IQ_NOISE_SIGMA * gaussian(random) + 12)
-      iq[2 * n + 1] = clampInt16(IQ_TONE_AMPLITUDE * Math.sin(angle) + IQ_NOISE_SIGMA * gaussian(random) - 7)
-    }
-    next = Math.max(next, to)
-  }
-  return { samples, iq, fill }
-}
-
-/** Samples a generator computes between two yields: about 10 ms of work on a slow machine. */
-export const GENERATION_SLICE_SAMPLES = 16_384
-/** Sweep bins a generator computes between two yields. */
-export const GENERATION_SLICE_BINS = 8_192
-
-/** Runs `fill` up to `total` in slices of `slice`, yielding to other fibers (and I/O) between them. */
-const inSlices = <A>(total: number, slice: number, fill: (to: number) => void, result: A): Effect.Effect<A> => {
-  const from = (start: number): Effect.Effect<A> => {
-    const to = Math.min(total, start + slice)
-    fill(to)
-    return to >= total
-      ? Effect.succeed(result)
-      : Effect.andThen(
-          Effect.yieldNow,
-          Effect.suspend(() => from(to))
-        )
-  }
-  return from(0)
-}
-
-const dbmToMilliwatts = (dbm: number): number => 10 ** (dbm / 10)
-
-const clampInt16 = (x: number): number => Math.max(-32768, Math.min(32767, Math.round(x)))
-
-/** mulberry32: small, fast and good enough for simulated noise; the same seed gives the same sequence. */
-const seededRandom = (seed: number): (() => number) => {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** A standard normal sample (Box-Muller). */
-const gaussian = (random: () => number): number => {
-  const u = 1 - random()
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The commands, described once: the catalog a client calls and the router serves
-// ---------------------------------------------------------------------------------------------
 
 /** The simulated node's version string, sent as `NCPV` in `LINK HELO`. */
 export const NCP_VERSION = "effect-ncp SimulatedNode 0.1.0"
@@ -268,12 +74,40 @@ export const SERIAL = "simulated"
 /** The simulated node's MAC address (a locally administered one), sent as `MACA`. */
 export const MAC_ADDRESS = "02:00:5e:00:00:01"
 
-/** The params of the simulated node's `LINK HELO`, as a real node sends them. */
-export const hello: Field.ParamsInput = [
+/**
+ * Who a simulated node is: its name, sent as `SEID` (in `LINK HELO` and in `STAT` replies),
+ * and the seed of its spectra, so that the nodes of a simulated fleet each show carriers of
+ * their own. Each node of `ncp serve --nodes N` and of `SimulatedFleet` is named
+ * `simulated-0000`, `simulated-0001`, ... with seeds 1, 2, ...
+ */
+export interface Identity {
+  /** The node's id, sent as `SEID`. Default {@link SERIAL}. */
+  readonly name?: string | undefined
+  /**
+   * Mixed into the seed of every sweep: the same request to two nodes with different seeds
+   * shows different carriers. Default: none (the spectra of a lone simulated node).
+   */
+  readonly seed?: number | undefined
+}
+
+/** The params of a simulated node's `LINK HELO`, as a real node sends them, with its name as `SEID`. */
+export const helloOf = (identity: Identity = {}): Field.ParamsInput => [
   ["NCPV", Value.string(NCP_VERSION)],
-  ["SEID", Value.string(SERIAL)],
+  ["SEID", Value.string(identity.name ?? SERIAL)],
   ["MACA", Value.string(MAC_ADDRESS)]
 ]
+
+/** The params of the simulated node's `LINK HELO`, as a real node sends them. */
+export const hello: Field.ParamsInput = helloOf()
+
+/**
+ * The name of node number `index` (from 0) of a simulated fleet: `simulated-0007`. Its seed is
+ * `index + 1`.
+ */
+export const fleetName = (index: number): string => `${SERIAL}-${String(index).padStart(4, "0")}`
+
+/** The identity of node number `index` (from 0) of a simulated fleet: {@link fleetName} and seed `index + 1`. */
+export const fleetIdentity = (index: number): Identity => ({ name: fleetName(index), seed: index + 1 })
 
 /** The largest `BINS` a sweep takes. */
 export const MAX_SWEEP_BINS = 65_536
@@ -291,13 +125,13 @@ const sweepRange = "SWEP needs FSTA and FSTP (start and stop in MHz)"
  * `DSPC SWEP`: a sweep from `FSTA` to `FSTP` (MHz, as RFeye nodes take them, whole or not) in
  * `BINS` bins (default 1024, 1..{@link MAX_SWEEP_BINS}), repeated `REPT` times
  * {@link REPEAT_INTERVAL_MILLIS} apart (default 1; 0 until the connection closes). Each reply
- * holds the range as sent, `BINS` and the levels, `PDAT` (data u8, {@link sweepLevelToDbm},
+ * holds the range as sent, `BINS` and the levels, `PDAT` (data u8, `SweepLevel.toDbm`,
  * padded to whole words: `BINS` says how many are real). `BINS` is optional in the reply, for
  * nodes that do not send it.
  *
  * @example
  * ```ts
- * const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 88, FSTP: 108, BINS: 500 })
+ * const sweep = yield* CommandClient.call(connection, SimulatedNode.Sweep, { FSTA: 88, FSTP: 108, BINS: 500 })
  * sweep.PDAT.subarray(0, sweep.BINS ?? sweep.PDAT.length)
  * ```
  */
@@ -380,6 +214,9 @@ export const Status = NcpCommand.make("STAT", "STAT", {
 /** Every command the simulated node serves. */
 export const commands = [Sweep, Time, Status] as const
 
+/** A data reply's bytes besides its data: header, footer and the other params. */
+const REPLY_OVERHEAD_BYTES = 128
+
 /** A seed from the request, so the same request shows the same carriers. */
 const seedOf = (...numbers: ReadonlyArray<number>): number => {
   let seed = 0x9e3779b9
@@ -402,39 +239,55 @@ const repeated = <A>(data: Effect.Effect<A>, repeat: number): Stream.Stream<A> =
 
 /**
  * The simulated node's router, for a connection opened at `openedAt` (epoch millis, Clock):
- * the commands above, each generated in slices that yield.
+ * the commands above, each generated in slices that yield, as the node `identity` names.
  */
-export const router = (openedAt: number) =>
+export const router = (openedAt: number, identity: Identity = {}) =>
   CommandRouter.make(
-    CommandRouter.route(Sweep, (params) => {
-      const bins = params.BINS ?? 1024
-      const sweep = Effect.map(
-        sweepSpectrumEffect({
-          startHz: params.FSTA * 1e6,
-          stopHz: params.FSTP * 1e6,
-          bins,
-          seed: seedOf(params.FSTA, params.FSTP)
-        }),
-        (levels) => ({ FSTA: params.FSTA, FSTP: params.FSTP, BINS: bins, PDAT: levels })
-      )
-      return repeated(sweep, params.REPT ?? 1)
-    }),
-    CommandRouter.route(Time, (params) => {
-      const centre = params.FCTR ?? 2400
-      const samples = params.NSMP ?? params.SMPS ?? 4096
-      const rate = params.SRAT ?? 1_000_000
-      const capture = Effect.map(
-        iqCaptureEffect({ samples, sampleRateHz: rate, toneHz: rate / 10, seed: seedOf(centre, samples, rate) }),
-        (iq) => ({ FCTR: centre, SRAT: rate, NSMP: samples, DATA: iq })
-      )
-      return repeated(capture, params.REPT ?? 1)
-    }),
+    CommandRouter.route(
+      Sweep,
+      (params) => {
+        const bins = params.BINS ?? 1024
+        const sweep = Effect.map(
+          SimulatedSignal.sweepSpectrumEffect({
+            startHz: params.FSTA * 1e6,
+            stopHz: params.FSTP * 1e6,
+            bins,
+            seed:
+              identity.seed === undefined
+                ? seedOf(params.FSTA, params.FSTP)
+                : seedOf(params.FSTA, params.FSTP, identity.seed)
+          }),
+          (levels) => ({ FSTA: params.FSTA, FSTP: params.FSTP, BINS: bins, PDAT: levels })
+        )
+        return repeated(sweep, params.REPT ?? 1)
+      },
+      { replyBytes: (params) => REPLY_OVERHEAD_BYTES + (params.BINS ?? 1024) }
+    ),
+    CommandRouter.route(
+      Time,
+      (params) => {
+        const centre = params.FCTR ?? 2400
+        const samples = params.NSMP ?? params.SMPS ?? 4096
+        const rate = params.SRAT ?? 1_000_000
+        const capture = Effect.map(
+          SimulatedSignal.iqCaptureEffect({
+            samples,
+            sampleRateHz: rate,
+            toneHz: rate / 10,
+            seed: seedOf(centre, samples, rate)
+          }),
+          (iq) => ({ FCTR: centre, SRAT: rate, NSMP: samples, DATA: iq })
+        )
+        return repeated(capture, params.REPT ?? 1)
+      },
+      { replyBytes: (params) => REPLY_OVERHEAD_BYTES + 4 * (params.NSMP ?? params.SMPS ?? 4096) }
+    ),
     CommandRouter.route(
       Status,
       () =>
         Effect.map(Clock.currentTimeMillis, (now) => ({
           STAT: "OK",
-          SEID: SERIAL,
+          SEID: identity.name ?? SERIAL,
           UPTM: Math.floor((now - openedAt) / 1000),
           TEMP: 41.5
         })),
@@ -442,21 +295,31 @@ export const router = (openedAt: number) =>
     )
   )
 
-/** Options of {@link makeHandler}. */
-export interface HandlerOptions {
-  /** Commands of one connection that run at once. Default `CommandRouter.DEFAULT_CONCURRENCY` (4). */
+/** Options of {@link makeHandler}: who the node is, and how many commands it runs at once. */
+export interface HandlerOptions extends Identity {
+  /** Commands of one connection that run at once. Default `CommandRouter.defaultConcurrency` (4). */
   readonly concurrency?: number | undefined
 }
 
 /**
- * The simulated node's connection handler with these options: its {@link router}, answering
+ * The connection handler of a simulated node with these options: its {@link router}, answering
  * each command with `ACKN` first, anything else with `ERRO="Unknown command"`, `ERRC=400`.
+ * Serve it with {@link helloOf} the same identity, so that `LINK HELO` and `STAT` agree.
+ *
+ * @example
+ * ```ts
+ * // node 7 of a fleet: SEID "simulated-0007", carriers of its own
+ * const identity = SimulatedNode.fleetIdentity(7)
+ * const node = Server.serve(SimulatedNode.makeHandler(identity), { hello: SimulatedNode.helloOf(identity) })
+ * ```
  */
 export const makeHandler =
   (options: HandlerOptions = {}) =>
   (connection: Connection.Connection): Effect.Effect<void, ConnectionError> =>
     Effect.flatMap(Clock.currentTimeMillis, (openedAt) =>
-      CommandRouter.toHandler(router(openedAt), { acknowledge: true, concurrency: options.concurrency })(connection)
+      CommandRouter.toHandler(router(openedAt, options), { acknowledge: true, concurrency: options.concurrency })(
+        connection
+      )
     )
 
 /**
@@ -467,7 +330,7 @@ export const makeHandler =
  *
  * @example
  * ```ts
- * import { Server } from "@effect-ncp/core"
+ * import { CommandClient, Server } from "@effect-ncp/core"
  * import { SimulatedNode } from "@effect-ncp/core/testing"
  *
  * // The simulated node with a password.

@@ -6,7 +6,7 @@
  * timestamp keeps both words exactly as sent, so re-encoding a packet gives the same bytes
  * (the decoder adds a `NanosOutOfRange` warning). Such a timestamp denotes the instant
  * `seconds + nanos / 10^9`: {@link normalize} carries the whole seconds over, and every
- * conversion here ({@link toIsoString}, {@link toMillis}, {@link toDate}) reads it that way.
+ * conversion here ({@link toIsoString}, {@link toMillis}) reads it that way.
  *
  * @example
  * ```ts
@@ -18,6 +18,7 @@
  * Timestamp.toIsoString(sent)   // "2024-05-17T12:30:46.500000+00:00"
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 
@@ -39,12 +40,6 @@ export const fromMillis = (millis: number): Timestamp => {
   return { seconds, nanos: Math.round((millis - seconds * 1000) * 1_000_000) }
 }
 
-/** The timestamp of a nanosecond epoch time (`Clock.currentTimeNanos`). */
-export const fromNanos = (nanos: bigint): Timestamp => ({
-  seconds: Number(nanos / 1_000_000_000n),
-  nanos: Number(nanos % 1_000_000_000n)
-})
-
 /** Whether the nanoseconds are below 10^9, as a sender should write them. */
 export const isNormalized = (timestamp: Timestamp): boolean => timestamp.nanos < NANOS_PER_SECOND
 
@@ -62,9 +57,6 @@ export const normalize = (timestamp: Timestamp): Timestamp =>
 
 /** The timestamp as milliseconds since the epoch (sub-millisecond digits are dropped). */
 export const toMillis = (timestamp: Timestamp): number => timestamp.seconds * 1000 + Math.floor(timestamp.nanos / 1e6)
-
-/** The timestamp as a `Date` (millisecond precision). */
-export const toDate = (timestamp: Timestamp): Date => new Date(toMillis(timestamp))
 
 /**
  * The instant in ISO 8601 with a `+00:00` offset, as the vectors spell it: no fraction when

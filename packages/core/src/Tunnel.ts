@@ -7,6 +7,7 @@
  * `405 Method Not Allowed` for another method, `403 Forbidden` for another target, and after
  * any answer but 200 closes the connection at once.
  *
+ * @module
  * @since 0.1.0
  */
 import * as Base64 from "effect/encoding/Base64"

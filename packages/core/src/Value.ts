@@ -8,7 +8,7 @@
  * with its bytes, and is re-encoded unchanged.
  *
  * Build values with the explicit constructors (`Value.u32(7)`, `Value.f32Array([1, 2])`), or
- * let {@link fromInput} pick the type of a plain JavaScript value:
+ * give plain JavaScript values, whose wire type the encoder picks ({@link fromInputOrReason}):
  *
  * | JavaScript                        | wire type                                  |
  * | --------------------------------- | ------------------------------------------ |
@@ -28,51 +28,28 @@
  * ```ts
  * import { Value } from "@effect-ncp/core"
  *
- * Value.fromInput(2400)        // { type: "i32", value: 2400 }
- * Value.fromInput(0.5)         // { type: "f64", value: 0.5 }
+ * Value.fromInputOrReason(2400) // { type: "i32", value: 2400 }
+ * Value.fromInputOrReason(0.5)  // { type: "f64", value: 0.5 }
  * Value.u32(4_000_000_000)     // { type: "u32", value: 4000000000 }
  * Value.toNatural(Value.i64(5n)) // 5n
  * ```
  *
+ * @module
  * @since 0.1.0
  */
+import * as WireType from "./internal/codec/wireType.js"
 
 /** The wire type codes (spec section 3). */
-export const TypeCode = {
-  i32: 0x00,
-  u32: 0x01,
-  string: 0x02,
-  i64: 0x03,
-  u64: 0x04,
-  f32: 0x10,
-  f64: 0x11,
-  raw: 0x80,
-  "u8[]": 0x81,
-  "u16[]": 0x82,
-  "u32[]": 0x83,
-  "i8[]": 0x84,
-  "i16[]": 0x85,
-  "i32[]": 0x86,
-  "u64[]": 0x87,
-  "i64[]": 0x88,
-  "f32[]": 0x90,
-  "f64[]": 0x91
-} as const
+export const TypeCode: { readonly [K in KnownType]: number } = WireType.codes
 
 /** The name of a known wire type, as the JSON form spells it. */
-export type KnownType = keyof typeof TypeCode
+export type KnownType = WireType.Name
 
 /** Every known wire type name, in type-code order. */
-export const knownTypes: ReadonlyArray<KnownType> = Object.keys(TypeCode) as Array<KnownType>
+export const knownTypes: ReadonlyArray<KnownType> = WireType.all.map((type) => type.name)
 
 /** The known wire type for a type code, or `undefined` for a code this library does not know. */
-export const typeOfCode = (code: number): KnownType | undefined => typeByCode[code]
-
-const typeByCode: Array<KnownType | undefined> = (() => {
-  const table: Array<KnownType | undefined> = new Array(256).fill(undefined)
-  for (const type of knownTypes) table[TypeCode[type]] = type
-  return table
-})()
+export const typeOfCode = (code: number): KnownType | undefined => WireType.byCode[code]?.name
 
 /** A signed 32-bit integer. */
 export interface I32 {
@@ -191,22 +168,12 @@ export type DataArray =
 export type Value = I32 | U32 | I64 | U64 | F32 | F64 | Str | Raw | DataArray | Unknown
 
 /** The typed array class of each data type. */
-export type TypedArray =
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | BigUint64Array
-  | BigInt64Array
-  | Float32Array
-  | Float64Array
+export type TypedArray = DataArray["value"]
 
 /** A value as plain JavaScript: what {@link toNatural} gives and what readers see by default. */
 export type Natural = number | bigint | string | Uint8Array | TypedArray
 
-/** What {@link fromInput} accepts: a `Value`, or a plain JavaScript value mapped by the defaults. */
+/** What {@link fromInputOrReason} (and every param of a packet to encode) accepts: a `Value`, or a plain JavaScript value mapped by the defaults. */
 export type Input = Value | number | bigint | boolean | string | Uint8Array | Uint8ClampedArray | TypedArray
 
 // Constructors. They do not validate: the encoder checks ranges and reports the packet, field
@@ -228,71 +195,50 @@ export const f64 = (value: number): F64 => ({ type: "f64", value })
 export const string = (value: string): Str => ({ type: "string", value })
 /** A raw value. */
 export const raw = (value: Uint8Array): Raw => ({ type: "raw", value })
+
+// A data type's constructor: its typed array as it is, anything else copied into one.
+const dataArray = <Name extends WireType.DataName, A, E extends WireType.Element>(
+  type: WireType.DataType<Name, A, E, WireType.AnyDataType["domain"]>
+) => {
+  const isArray = (value: A | ArrayLike<E>): value is A => value instanceof type.ArrayClass
+  return (value: A | ArrayLike<E>): { readonly type: Name; readonly value: A } => ({
+    type: type.name,
+    value: isArray(value) ? value : type.ArrayClass.from(value)
+  })
+}
+
 /** A data u8 value. */
-export const u8Array = (value: Uint8Array | ArrayLike<number>): U8Array => ({
-  type: "u8[]",
-  value: value instanceof Uint8Array ? value : Uint8Array.from(value)
-})
+export const u8Array: (value: Uint8Array | ArrayLike<number>) => U8Array = dataArray(WireType.u8Array)
 /** A data u16 value. */
-export const u16Array = (value: Uint16Array | ArrayLike<number>): U16Array => ({
-  type: "u16[]",
-  value: value instanceof Uint16Array ? value : Uint16Array.from(value)
-})
+export const u16Array: (value: Uint16Array | ArrayLike<number>) => U16Array = dataArray(WireType.u16Array)
 /** A data u32 value. */
-export const u32Array = (value: Uint32Array | ArrayLike<number>): U32Array => ({
-  type: "u32[]",
-  value: value instanceof Uint32Array ? value : Uint32Array.from(value)
-})
+export const u32Array: (value: Uint32Array | ArrayLike<number>) => U32Array = dataArray(WireType.u32Array)
 /** A data i8 value. */
-export const i8Array = (value: Int8Array | ArrayLike<number>): I8Array => ({
-  type: "i8[]",
-  value: value instanceof Int8Array ? value : Int8Array.from(value)
-})
+export const i8Array: (value: Int8Array | ArrayLike<number>) => I8Array = dataArray(WireType.i8Array)
 /** A data i16 value. */
-export const i16Array = (value: Int16Array | ArrayLike<number>): I16Array => ({
-  type: "i16[]",
-  value: value instanceof Int16Array ? value : Int16Array.from(value)
-})
+export const i16Array: (value: Int16Array | ArrayLike<number>) => I16Array = dataArray(WireType.i16Array)
 /** A data i32 value. */
-export const i32Array = (value: Int32Array | ArrayLike<number>): I32Array => ({
-  type: "i32[]",
-  value: value instanceof Int32Array ? value : Int32Array.from(value)
-})
+export const i32Array: (value: Int32Array | ArrayLike<number>) => I32Array = dataArray(WireType.i32Array)
 /** A data u64 value. */
-export const u64Array = (value: BigUint64Array | ArrayLike<bigint>): U64Array => ({
-  type: "u64[]",
-  value: value instanceof BigUint64Array ? value : BigUint64Array.from(value)
-})
+export const u64Array: (value: BigUint64Array | ArrayLike<bigint>) => U64Array = dataArray(WireType.u64Array)
 /** A data i64 value. */
-export const i64Array = (value: BigInt64Array | ArrayLike<bigint>): I64Array => ({
-  type: "i64[]",
-  value: value instanceof BigInt64Array ? value : BigInt64Array.from(value)
-})
+export const i64Array: (value: BigInt64Array | ArrayLike<bigint>) => I64Array = dataArray(WireType.i64Array)
 /** A data f32 value. Elements round to the nearest float32. */
-export const f32Array = (value: Float32Array | ArrayLike<number>): F32Array => ({
-  type: "f32[]",
-  value: value instanceof Float32Array ? value : Float32Array.from(value)
-})
+export const f32Array: (value: Float32Array | ArrayLike<number>) => F32Array = dataArray(WireType.f32Array)
 /** A data f64 value. */
-export const f64Array = (value: Float64Array | ArrayLike<number>): F64Array => ({
-  type: "f64[]",
-  value: value instanceof Float64Array ? value : Float64Array.from(value)
-})
+export const f64Array: (value: Float64Array | ArrayLike<number>) => F64Array = dataArray(WireType.f64Array)
 /** A value of a type code this library does not know, with its bytes. */
 export const unknown = (code: number, value: Uint8Array): Unknown => ({ type: "unknown", code, value })
 
-const I32_MIN = -2147483648
-const I32_MAX = 2147483647
-const I64_MIN = -(2n ** 63n)
-const I64_MAX = 2n ** 63n - 1n
-const U64_MAX = 2n ** 64n - 1n
+const int32 = WireType.i32.domain
+const int64 = WireType.i64.domain
+const uint64 = WireType.u64.domain
 
 /** Whether `input` is already a `Value` (an object with a known `type` tag). */
 export const isValue = (input: unknown): input is Value => {
   if (typeof input !== "object" || input === null || ArrayBuffer.isView(input)) return false
   const type = (input as { readonly type?: unknown }).type
-  // own keys only: `"toString" in TypeCode` is true too
-  return typeof type === "string" && (Object.hasOwn(TypeCode, type) || type === "unknown")
+  return typeof type === "string" && (WireType.byName.has(type) || type === "unknown")
 }
 
 /**
@@ -303,7 +249,7 @@ export const fromInputOrReason = (input: Input): Value | string => {
   switch (typeof input) {
     case "number":
       if (Number.isInteger(input) && !Object.is(input, -0)) {
-        if (input >= I32_MIN && input <= I32_MAX) return { type: "i32", value: input }
+        if (input >= int32.minimum && input <= int32.maximum) return { type: "i32", value: input }
         if (Number.isSafeInteger(input)) return { type: "i64", value: BigInt(input) }
       }
       return { type: "f64", value: input }
@@ -312,23 +258,18 @@ export const fromInputOrReason = (input: Input): Value | string => {
     case "string":
       return { type: "string", value: input }
     case "bigint":
-      if (input >= I64_MIN && input <= I64_MAX) return { type: "i64", value: input }
-      if (input > I64_MAX && input <= U64_MAX) return { type: "u64", value: input }
+      if (input >= int64.minimum && input <= int64.maximum) return { type: "i64", value: input }
+      if (input > int64.maximum && input <= uint64.maximum) return { type: "u64", value: input }
       return `bigint ${input} is outside the i64 and u64 ranges`
     case "object":
       if (input instanceof Uint8Array) return { type: "raw", value: input }
       if (input instanceof Uint8ClampedArray) {
         return { type: "u8[]", value: new Uint8Array(input.buffer, input.byteOffset, input.length) }
       }
-      if (input instanceof Uint16Array) return { type: "u16[]", value: input }
-      if (input instanceof Uint32Array) return { type: "u32[]", value: input }
-      if (input instanceof Int8Array) return { type: "i8[]", value: input }
-      if (input instanceof Int16Array) return { type: "i16[]", value: input }
-      if (input instanceof Int32Array) return { type: "i32[]", value: input }
-      if (input instanceof BigUint64Array) return { type: "u64[]", value: input }
-      if (input instanceof BigInt64Array) return { type: "i64[]", value: input }
-      if (input instanceof Float32Array) return { type: "f32[]", value: input }
-      if (input instanceof Float64Array) return { type: "f64[]", value: input }
+      // every other typed array is the data type of its class (Uint8Array, raw, is above)
+      for (const type of WireType.dataTypes) {
+        if (input instanceof type.ArrayClass) return WireType.dataValue(type, input)
+      }
       if (isValue(input)) return input
       return `${describe(input)} has no NCP wire type`
     default:

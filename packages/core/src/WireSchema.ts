@@ -53,6 +53,7 @@
  * // { FSTA: { type: "i32", value: 400 }, FSTP: { type: "f64", value: 500.5 } }
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -62,7 +63,8 @@ import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaGetter from "effect/SchemaGetter"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
-import * as Domain from "./internal/domain.js"
+import * as Domain from "./internal/codec/domain.js"
+import * as WireType from "./internal/codec/wireType.js"
 import * as PacketSchema from "./PacketSchema.js"
 import * as RoundTrip from "./RoundTrip.js"
 import * as Value from "./Value.js"
@@ -187,19 +189,19 @@ const wire = <A>(
 
 /**
  * A wire schema of a type that decodes from its own wire type only: strings, raw bytes and data
- * arrays.
+ * arrays. `expected` defaults to the name the spec gives the type (`data u16`).
  */
 const ownType = <T extends Value.Value["type"]>(
-  type: T,
-  expected: string,
+  type: { readonly name: T; readonly label: string },
   payload: Schema.Codec<PayloadOf[T]>,
-  toValue: (value: PayloadOf[T]) => Value.Value
+  toValue: (value: PayloadOf[T]) => Value.Value,
+  expected: string = type.label
 ) =>
   wire(
     payload,
     expected,
     // the compiler does not narrow a union by a generic tag: `type` says which member it is
-    (value) => (value.type === type ? (value.value as PayloadOf[T]) : undefined),
+    (value) => (value.type === type.name ? (value.value as PayloadOf[T]) : undefined),
     toValue
   )
 
@@ -235,7 +237,7 @@ export const f64 = wire(PacketSchema.Float64, "a number", exactNumber, Value.f64
  * "a number" whatever its type, such as frequencies in MHz.
  */
 export const number = wire(PacketSchema.Float64, "a number", exactNumber, (n: number) =>
-  Number.isInteger(n) && !Object.is(n, -0) && n >= Domain.int32.minimum && n <= Domain.int32.maximum
+  Number.isInteger(n) && !Object.is(n, -0) && n >= WireType.i32.domain.minimum && n <= WireType.i32.domain.maximum
     ? Value.i32(n)
     : Value.f64(n)
 )
@@ -252,31 +254,31 @@ export const boolean = wire(
 )
 
 /** A string (no NUL, no lone surrogate), sent as string. */
-export const string = ownType("string", "a string", PacketSchema.WireString, Value.string)
+export const string = ownType(WireType.string, PacketSchema.WireString, Value.string, "a string")
 
 /** Opaque bytes, sent as raw. They come back zero-padded to whole 4-byte words. */
-export const raw = ownType("raw", "raw bytes", PacketSchema.Bytes, Value.raw)
+export const raw = ownType(WireType.raw, PacketSchema.Bytes, Value.raw, "raw bytes")
 
 /** data u8. Comes back zero-padded to whole 4-byte words. */
-export const u8Array = ownType("u8[]", "data u8", PacketSchema.Bytes, Value.u8Array)
+export const u8Array = ownType(WireType.u8Array, PacketSchema.Bytes, Value.u8Array)
 /** data u16. Comes back zero-padded to an even number of elements. */
-export const u16Array = ownType("u16[]", "data u16", PacketSchema.Uint16Array, Value.u16Array)
+export const u16Array = ownType(WireType.u16Array, PacketSchema.Uint16Array, Value.u16Array)
 /** data u32. */
-export const u32Array = ownType("u32[]", "data u32", PacketSchema.Uint32Array, Value.u32Array)
+export const u32Array = ownType(WireType.u32Array, PacketSchema.Uint32Array, Value.u32Array)
 /** data i8. Comes back zero-padded to whole 4-byte words. */
-export const i8Array = ownType("i8[]", "data i8", PacketSchema.Int8Array, Value.i8Array)
+export const i8Array = ownType(WireType.i8Array, PacketSchema.Int8Array, Value.i8Array)
 /** data i16. Comes back zero-padded to an even number of elements. */
-export const i16Array = ownType("i16[]", "data i16", PacketSchema.Int16Array, Value.i16Array)
+export const i16Array = ownType(WireType.i16Array, PacketSchema.Int16Array, Value.i16Array)
 /** data i32. */
-export const i32Array = ownType("i32[]", "data i32", PacketSchema.Int32Array, Value.i32Array)
+export const i32Array = ownType(WireType.i32Array, PacketSchema.Int32Array, Value.i32Array)
 /** data u64. */
-export const u64Array = ownType("u64[]", "data u64", PacketSchema.BigUint64Array, Value.u64Array)
+export const u64Array = ownType(WireType.u64Array, PacketSchema.BigUint64Array, Value.u64Array)
 /** data i64. */
-export const i64Array = ownType("i64[]", "data i64", PacketSchema.BigInt64Array, Value.i64Array)
+export const i64Array = ownType(WireType.i64Array, PacketSchema.BigInt64Array, Value.i64Array)
 /** data f32. */
-export const f32Array = ownType("f32[]", "data f32", PacketSchema.Float32Array, Value.f32Array)
+export const f32Array = ownType(WireType.f32Array, PacketSchema.Float32Array, Value.f32Array)
 /** data f64. */
-export const f64Array = ownType("f64[]", "data f64", PacketSchema.Float64Array, Value.f64Array)
+export const f64Array = ownType(WireType.f64Array, PacketSchema.Float64Array, Value.f64Array)
 
 /**
  * A Schema of one param: its encoded side is a `Value` (or `undefined` for an optional param

@@ -15,8 +15,11 @@
  * import { MemorySocket, NcpTest, SimulatedNode } from "@effect-ncp/core/testing"
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 export * as MemorySocket from "./MemorySocket.js"
 export * as NcpTest from "./NcpTest.js"
+export * as SimulatedFleet from "./SimulatedFleet.js"
 export * as SimulatedNode from "./SimulatedNode.js"
+export * as SimulatedSignal from "./SimulatedSignal.js"

@@ -3,9 +3,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import { CommandRouter, type Connection, Field, NcpCommand, Value, WireSchema } from "../src/index.js"
+import { CommandClient, CommandRouter, type Connection, Field, NcpCommand, Value, WireSchema } from "../src/index.js"
 import * as SimulatedNode from "../src/SimulatedNode.js"
-import { connectClient as connect } from "./harness.js"
+import { NcpTest } from "../src/testing.js"
 import { capturingLogger, type LogLine } from "./util.js"
 
 /** Yields until `done()` holds, at most `turns` times; the test asserts on the state afterwards. */
@@ -41,9 +41,9 @@ const calculator = CommandRouter.make(
 describe("CommandRouter", () => {
   it.effect("answers each described command with its handler's typed reply, or its Stream of replies", () =>
     Effect.gen(function* () {
-      const connection = yield* connect(CommandRouter.toHandler(calculator))
-      expect(yield* NcpCommand.call(connection, Add, { A: 20, B: 22 })).toEqual({ SUM: 42 })
-      const counted = yield* NcpCommand.stream(connection, Count, { N: 3 }).pipe(Stream.take(3), Stream.runCollect)
+      const connection = yield* NcpTest.connect({ handler: CommandRouter.toHandler(calculator) })
+      expect(yield* CommandClient.call(connection, Add, { A: 20, B: 22 })).toEqual({ SUM: 42 })
+      const counted = yield* CommandClient.stream(connection, Count, { N: 3 }).pipe(Stream.take(3), Stream.runCollect)
       expect(counted).toEqual([{ I: 1 }, { I: 2 }, { I: 3 }])
       // An untyped client gets the same wire types.
       const raw = yield* connection.request("CALC", "ADD", { A: 1, B: 2 })
@@ -57,7 +57,7 @@ describe("CommandRouter", () => {
       const router = CommandRouter.make(
         CommandRouter.route(Add, ({ A, B }) => Effect.sync(() => ({ SUM: A + B + 0 * ran++ })))
       )
-      const connection = yield* connect(CommandRouter.toHandler(router))
+      const connection = yield* NcpTest.connect({ handler: CommandRouter.toHandler(router) })
       const missing = yield* Effect.flip(connection.request("CALC", "ADD", { A: 1 }))
       assert(missing._tag === "CommandError")
       expect([missing.detail, missing.code]).toEqual(["param B: Missing key", 400])
@@ -74,7 +74,7 @@ describe("CommandRouter", () => {
   it.effect("a command no route describes gets ERRO=Unknown command, ERRC=400, as the simulated node answers", () =>
     Effect.gen(function* () {
       for (const handler of [CommandRouter.toHandler(calculator), SimulatedNode.handler]) {
-        const connection = yield* connect(handler)
+        const connection = yield* NcpTest.connect({ handler })
         const error = yield* Effect.flip(connection.request("CALC", "MUL", { A: 1 }))
         assert(error._tag === "CommandError")
         expect([error.detail, error.code, error.packetType, error.fieldName]).toEqual([
@@ -98,11 +98,11 @@ describe("CommandRouter", () => {
             return field.name === "ECHO" ? field.reply(field.params) : CommandRouter.unknownCommand(field)
           }
         })
-        const connection = yield* connect(handler)
+        const connection = yield* NcpTest.connect({ handler })
         yield* Effect.scoped(connection.send("LINK", "XTRA"))
         const echoed = yield* connection.request("CALC", "ECHO", { TEXT: "plain" })
         expect(Field.get(echoed, "TEXT")).toBe("plain")
-        expect(yield* NcpCommand.call(connection, Add, { A: 1, B: 1 })).toEqual({ SUM: 2 })
+        expect(yield* CommandClient.call(connection, Add, { A: 1, B: 1 })).toEqual({ SUM: 2 })
         const unknown = yield* Effect.flip(connection.request("CALC", "MUL"))
         assert(unknown._tag === "CommandError")
         expect(seen).toEqual(["CALC ECHO", "CALC MUL"])
@@ -125,10 +125,10 @@ describe("CommandRouter", () => {
           ],
           { concurrency: "unbounded", discard: true }
         )
-      const client = yield* connect(handler)
+      const client = yield* NcpTest.connect({ handler })
       const ping = yield* client.recvField("NODE", "PING")
       yield* ping.reply({ PONG: 1 })
-      expect(yield* NcpCommand.call(client, Add, { A: 1, B: 2 })).toEqual({ SUM: 3 })
+      expect(yield* CommandClient.call(client, Add, { A: 1, B: 2 })).toEqual({ SUM: 3 })
       expect(asked).toEqual([1])
       expect(seen).toEqual([])
     }).pipe(Effect.scoped)
@@ -136,11 +136,11 @@ describe("CommandRouter", () => {
 
   it.effect("a handler failing with ErrorReply answers ERRO and ERRC, and the connection carries on", () =>
     Effect.gen(function* () {
-      const connection = yield* connect(CommandRouter.toHandler(calculator))
-      const error = yield* Effect.flip(NcpCommand.call(connection, Divide, { A: 1, B: 0 }))
+      const connection = yield* NcpTest.connect({ handler: CommandRouter.toHandler(calculator) })
+      const error = yield* Effect.flip(CommandClient.call(connection, Divide, { A: 1, B: 0 }))
       assert(error._tag === "CommandError")
       expect([error.detail, error.code]).toEqual(["division by zero", 422])
-      expect(yield* NcpCommand.call(connection, Divide, { A: 1, B: 4 })).toEqual({ Q: 0.25 })
+      expect(yield* CommandClient.call(connection, Divide, { A: 1, B: 4 })).toEqual({ Q: 0.25 })
     }).pipe(Effect.scoped)
   )
 
@@ -148,8 +148,8 @@ describe("CommandRouter", () => {
     const lines: Array<LogLine> = []
     return Effect.gen(function* () {
       const broken = CommandRouter.make(CommandRouter.route(Add, () => Effect.succeed({ SUM: 2 ** 40 })))
-      const connection = yield* connect(CommandRouter.toHandler(broken))
-      const error = yield* Effect.flip(NcpCommand.call(connection, Add, { A: 1, B: 1 }))
+      const connection = yield* NcpTest.connect({ handler: CommandRouter.toHandler(broken) })
+      const error = yield* Effect.flip(CommandClient.call(connection, Add, { A: 1, B: 1 }))
       assert(error._tag === "CommandError")
       expect(error.code).toBe(500)
       expect(error.detail).toMatch(/^Server error: reply param SUM: .*got 1099511627776$/)
@@ -161,8 +161,9 @@ describe("CommandRouter", () => {
 
   it.effect("acknowledge: ACKN as soon as the params decode, then the reply; none for bad params", () =>
     Effect.gen(function* () {
-      const connection = yield* connect(CommandRouter.toHandler(calculator, { acknowledge: true }), {
-        autoAckn: false
+      const connection = yield* NcpTest.connect({
+        handler: CommandRouter.toHandler(calculator, { acknowledge: true }),
+        client: { autoAckn: false }
       })
       const response = yield* connection.send("CALC", "ADD", { A: 2, B: 3 })
       expect(Field.toRecord(yield* response.recv)).toEqual({ ACKN: 1 })
@@ -203,19 +204,20 @@ describe("CommandRouter fair service", () => {
   }
 
   it.effect(
-    `one connection runs ${CommandRouter.DEFAULT_CONCURRENCY} commands at once, the rest in order, and another connection is served meanwhile`,
+    `one connection runs ${CommandRouter.defaultConcurrency} commands at once, the rest in order, and another connection is served meanwhile`,
     () =>
       Effect.gen(function* () {
         const { state, handler } = slowNode()
-        const flooder = yield* connect(handler)
-        const other = yield* connect(handler)
+        const server = yield* NcpTest.make({ handler })
+        const flooder = yield* server.connect()
+        const other = yield* server.connect()
         const responses = yield* Effect.forEach(
           Array.from({ length: 20 }, (_, i) => i + 1),
-          (SEQN) => NcpCommand.send(flooder, Slow, { SEQN })
+          (SEQN) => CommandClient.send(flooder, Slow, { SEQN })
         )
-        yield* settle(() => state.started.length >= CommandRouter.DEFAULT_CONCURRENCY)
+        yield* settle(() => state.started.length >= CommandRouter.defaultConcurrency)
         // The other connection's STAT is answered at once, with the flood in progress.
-        expect(yield* NcpCommand.call(other, SimulatedNode.Status)).toMatchObject({ STAT: "OK" })
+        expect(yield* CommandClient.call(other, SimulatedNode.Status)).toMatchObject({ STAT: "OK" })
         expect(state.started).toEqual([1, 2, 3, 4])
         for (let second = 1; second <= 5; second++) {
           yield* TestClock.adjust("1 second")
@@ -225,17 +227,17 @@ describe("CommandRouter fair service", () => {
         const replies = yield* Effect.forEach(responses, (response) => response.recv)
         expect(replies.map((reply) => reply.params.SEQN)).toEqual(state.started)
         expect(state.started).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
-        expect(state.mostRunning).toBe(CommandRouter.DEFAULT_CONCURRENCY)
+        expect(state.mostRunning).toBe(CommandRouter.defaultConcurrency)
       }).pipe(Effect.scoped)
   )
 
   it.effect("past the commands running, the router takes no more fields: the rest wait in the inbox", () =>
     Effect.gen(function* () {
       const { state, handler } = slowNode()
-      const flooder = yield* connect(handler, {}, { bufferCapacity: 2 })
+      const flooder = yield* NcpTest.connect({ handler, server: { bufferCapacity: 2 } })
       yield* Effect.forEach(
         Array.from({ length: 100 }, (_, i) => i + 1),
-        (SEQN) => NcpCommand.send(flooder, Slow, { SEQN })
+        (SEQN) => CommandClient.send(flooder, Slow, { SEQN })
       )
       yield* settle(() => false, 200)
       // 4 running, none taken ahead of them: the rest wait in the inbox, and past its 2 fields
@@ -260,9 +262,11 @@ describe("CommandRouter fair service", () => {
           )
         )
       )
-      const connection = yield* connect(CommandRouter.toHandler(router, { concurrency: 1 }))
+      const connection = yield* NcpTest.connect({ handler: CommandRouter.toHandler(router, { concurrency: 1 }) })
       const fiber = yield* Effect.forkChild(
-        Effect.forEach([1, 2, 3], (SEQN) => NcpCommand.call(connection, Slow, { SEQN }), { concurrency: "unbounded" })
+        Effect.forEach([1, 2, 3], (SEQN) => CommandClient.call(connection, Slow, { SEQN }), {
+          concurrency: "unbounded"
+        })
       )
       yield* settle(() => state.started.length >= 1)
       yield* settle(() => false, 100)

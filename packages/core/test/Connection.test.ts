@@ -6,13 +6,14 @@ import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import { Client, type Connection, encodePacketOrThrow, Field, Json, Server } from "../src/index.js"
-import * as MemorySocket from "../src/MemorySocket.js"
+import { Client, type Connection, Encoder, Field, Json } from "../src/index.js"
+import type * as MemorySocket from "../src/MemorySocket.js"
+import { NcpTest } from "../src/testing.js"
 import handshake from "./fixtures/handshake.json" with { type: "json" }
 import {
   advanceUntilDone,
   connectScripted,
-  connectToServer,
+  connectScriptedClient,
   echo,
   memoryTransport,
   scriptedHandshake,
@@ -26,9 +27,12 @@ describe("handshake", () => {
   it.effect("client and server agree on the client's timeout and name each other", () =>
     Effect.gen(function* () {
       let serverSide: Connection.Connection | undefined
-      const { connection } = yield* connectToServer((c) => {
-        serverSide = c
-        return Effect.never
+      const connection = yield* NcpTest.connect({
+        handler: (c) => {
+          serverSide = c
+          return Effect.never
+        },
+        client: { host: "node", timeout: "30 seconds", hostname: "test-host" }
       })
       expect(connection.timeout).toBe(30)
       expect(connection.remoteHostname).toBe("node:9999")
@@ -60,7 +64,7 @@ describe("handshake", () => {
           hostname: "ncp-example",
           connectionUsername: "alice",
           connectionDomain: "lab",
-          timeout: 30
+          timeout: "30 seconds"
         }).pipe(Effect.provide(memoryTransport(ends)))
       )
       yield* Effect.yieldNow
@@ -74,7 +78,7 @@ describe("handshake", () => {
           const bytes =
             packet.type === "LINK"
               ? bytesOf(vector.hex)
-              : encodePacketOrThrow({ ...packet, fields: packet.fields.map((f) => ({ ...f, id: commandId })) })
+              : Encoder.encodePacketOrThrow({ ...packet, fields: packet.fields.map((f) => ({ ...f, id: commandId })) })
           yield* peer.write(bytes)
           continue
         }
@@ -129,7 +133,7 @@ describe("handshake", () => {
   it.effect("a node answering a different timeout is obeyed, with a TimeoutChanged warning", () => {
     const lines: Array<LogLine> = []
     return Effect.gen(function* () {
-      const { connection } = yield* connectScripted({ timeout: 30 }, [["LINK", { type: "i32", value: 20 }]])
+      const { connection } = yield* connectScripted({ timeout: "30 seconds" }, [["LINK", { type: "i32", value: 20 }]])
       expect(connection.timeout).toBe(20)
       expect(lines.find((line) => line.annotations.ncp === "TimeoutChanged")?.annotations).toMatchObject({
         requested: 30,
@@ -151,13 +155,13 @@ describe("handshake", () => {
       const lines: Array<LogLine> = []
       return Effect.gen(function* () {
         let serverTimeout: number | undefined
-        const { connection } = yield* connectToServer(
-          (c) => {
+        const connection = yield* NcpTest.connect({
+          handler: (c) => {
             serverTimeout = c.timeout
             return Effect.never
           },
-          { timeout: requested }
-        )
+          client: { timeout: `${requested} seconds` }
+        })
         expect(connection.timeout).toBe(agreed)
         expect(serverTimeout).toBe(agreed)
         const changed = lines.filter((line) => line.annotations.ncp === "TimeoutChanged")
@@ -170,20 +174,14 @@ describe("handshake", () => {
   it.effect("a server reads an invalid LINK param as 0, with a decode warning", () => {
     const lines: Array<LogLine> = []
     return Effect.gen(function* () {
-      const ends: Array<MemorySocket.MemorySocket> = []
       let serverTimeout: number | undefined
-      const server = yield* Effect.forkChild(
-        Effect.gen(function* () {
-          yield* Effect.yieldNow
-          return yield* Server.handleSocket(must(ends[0]), (c) => {
-            serverTimeout = c.timeout
-            return Effect.never
-          })
-        })
-      )
-      const [client, serverEnd] = yield* MemorySocket.pair()
-      ends.push(serverEnd)
-      const peer = yield* scriptedPeer(client)
+      const server = yield* NcpTest.make({
+        handler: (c) => {
+          serverTimeout = c.timeout
+          return Effect.never
+        }
+      })
+      const peer = yield* scriptedPeer(yield* server.connectSocket)
       yield* peer.readFields // HELO
       yield* peer.send("LINK", "CCRE", 1, { CIW: "raw", CUSR: "u", CDOM: "", LINK: "sixty" })
       const scar = yield* peer.readFields
@@ -196,7 +194,6 @@ describe("handshake", () => {
         field: "CCRE",
         param: "LINK"
       })
-      yield* Fiber.interrupt(server)
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   })
 
@@ -204,7 +201,7 @@ describe("handshake", () => {
     Effect.gen(function* () {
       const ends: Array<MemorySocket.MemorySocket> = []
       const connecting = yield* Effect.forkChild(
-        Client.connect({ host: "node", timeout: 30 }).pipe(Effect.provide(memoryTransport(ends)))
+        Client.connect({ host: "node", timeout: "30 seconds" }).pipe(Effect.provide(memoryTransport(ends)))
       )
       yield* Effect.yieldNow
       const peer = yield* scriptedPeer(must(ends[0]))
@@ -219,7 +216,7 @@ describe("handshake", () => {
     Effect.gen(function* () {
       const ends: Array<MemorySocket.MemorySocket> = []
       const connecting = yield* Effect.forkChild(
-        Client.connect({ host: "node", timeout: 30 }).pipe(Effect.provide(memoryTransport(ends)))
+        Client.connect({ host: "node", timeout: "30 seconds" }).pipe(Effect.provide(memoryTransport(ends)))
       )
       yield* Effect.yieldNow
       const peer = yield* scriptedPeer(must(ends[0]))
@@ -228,7 +225,12 @@ describe("handshake", () => {
       yield* peer.send("LINK", "SCAR", 1, [["LINK", { type: "i32", value: 30 }]])
       yield* peer.readFields
       const packet = (type: string, name: string, id: number, params: Field.ParamsInput = {}) =>
-        encodePacketOrThrow({ type, id: 1, timestamp: { seconds: 0, nanos: 0 }, fields: [{ name, id, params }] })
+        Encoder.encodePacketOrThrow({
+          type,
+          id: 1,
+          timestamp: { seconds: 0, nanos: 0 },
+          fields: [{ name, id, params }]
+        })
       const scon = packet("LINK", "SCON", 2)
       const stat = packet("STAT", "STAT", 9, { OK: 1 })
       const both = new Uint8Array(scon.length + stat.length)
@@ -246,7 +248,7 @@ describe("handshake", () => {
     Effect.gen(function* () {
       const ends: Array<MemorySocket.MemorySocket> = []
       const connecting = yield* Effect.forkChild(
-        Client.connect({ host: "node", timeout: 10 }).pipe(Effect.provide(memoryTransport(ends)))
+        Client.connect({ host: "node", timeout: "10 seconds" }).pipe(Effect.provide(memoryTransport(ends)))
       )
       const exit = yield* advanceUntilDone(connecting, 1000)
       expect(failureOf(exit)).toMatchObject({ _tag: "NetworkTimeout", seconds: 10 })
@@ -289,11 +291,18 @@ describe("keep-alive and timeouts", () => {
 
   it.effect("timeout 10: a keep-alive after floor(10 * 0.66) = 6 s of silence, pushed back by every send", () =>
     Effect.gen(function* () {
-      const { connection, peer } = yield* connectScripted({ timeout: 10 }, [["LINK", { type: "i32", value: 10 }]])
+      const { connection, peer } = yield* connectScripted({ timeout: "10 seconds" }, [
+        ["LINK", { type: "i32", value: 10 }]
+      ])
       const start = yield* Clock.currentTimeMillis
       const seen = yield* countKeepAlives(peer)
       // The peer keeps the connection alive from its side, or the client would time out at 10 s.
-      const keepAlive = encodePacketOrThrow({ type: "LINK", id: 0, timestamp: { seconds: 0, nanos: 0 }, fields: [] })
+      const keepAlive = Encoder.encodePacketOrThrow({
+        type: "LINK",
+        id: 0,
+        timestamp: { seconds: 0, nanos: 0 },
+        fields: []
+      })
       yield* Effect.forkChild(Effect.forever(Effect.andThen(Effect.sleep(5000), peer.write(keepAlive))))
       for (let i = 0; i < 40; i++) yield* TestClock.adjust(100) // t = 4 s
       yield* Effect.scoped(connection.send("DSPC", "NOOP")) // pushes the next keep-alive to t = 10 s
@@ -304,7 +313,7 @@ describe("keep-alive and timeouts", () => {
 
   it.effect("nothing received for T seconds fails waiting operations with NetworkTimeout", () =>
     Effect.gen(function* () {
-      const { connection } = yield* connectScripted({ timeout: 10 }, [["LINK", { type: "i32", value: 10 }]])
+      const { connection } = yield* connectScripted({ timeout: "10 seconds" }, [["LINK", { type: "i32", value: 10 }]])
       const waiting = yield* Effect.forkChild(connection.recv)
       const exit = yield* advanceUntilDone(waiting, 500, 60_000)
       expect(failureOf(exit)).toMatchObject({
@@ -317,8 +326,15 @@ describe("keep-alive and timeouts", () => {
 
   it.effect("keep-alives from the peer keep a quiet connection open", () =>
     Effect.gen(function* () {
-      const { connection, peer } = yield* connectScripted({ timeout: 10 }, [["LINK", { type: "i32", value: 10 }]])
-      const keepAlive = encodePacketOrThrow({ type: "LINK", id: 0, timestamp: { seconds: 0, nanos: 0 }, fields: [] })
+      const { connection, peer } = yield* connectScripted({ timeout: "10 seconds" }, [
+        ["LINK", { type: "i32", value: 10 }]
+      ])
+      const keepAlive = Encoder.encodePacketOrThrow({
+        type: "LINK",
+        id: 0,
+        timestamp: { seconds: 0, nanos: 0 },
+        fields: []
+      })
       const waiting = yield* Effect.forkChild(connection.recv)
       for (let second = 0; second < 60; second++) {
         if (second % 6 === 0) yield* peer.write(keepAlive)
@@ -459,7 +475,10 @@ describe("replies", () => {
   it.effect("a peer closing in the middle of a packet is a Truncated DecodeError", () =>
     Effect.gen(function* () {
       const { connection, peer } = yield* connectScripted()
-      const bytes = encodePacketOrThrow({ type: "STAT", fields: [{ name: "STAT", id: 1, params: { OCON: 1 } }] })
+      const bytes = Encoder.encodePacketOrThrow({
+        type: "STAT",
+        fields: [{ name: "STAT", id: 1, params: { OCON: 1 } }]
+      })
       yield* peer.write(bytes.subarray(0, 30))
       yield* peer.closeWrite
       expect(yield* connection.closed).toMatchObject({ _tag: "DecodeError", reason: "Truncated" })
@@ -497,7 +516,7 @@ describe("server", () => {
             Effect.andThen(Effect.never)
           )
         )
-      const { connection } = yield* connectToServer(late, {}, { bufferCapacity: 2 })
+      const connection = yield* NcpTest.connect({ handler: late, server: { bufferCapacity: 2 } })
       for (const name of ["A", "B", "C", "D", "E"]) yield* Effect.scoped(connection.send("DSPC", name))
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow
       yield* Deferred.succeed(go, undefined)
@@ -507,7 +526,7 @@ describe("server", () => {
 
   it.effect("echoes over a real Server handler", () =>
     Effect.gen(function* () {
-      const { connection } = yield* connectToServer(echo)
+      const connection = yield* NcpTest.connect({ handler: echo })
       const reply = yield* connection.request("DSPC", "ECHO", { SEQN: 7, NAME: "x" })
       expect(Field.toRecord(reply)).toEqual({ SEQN: 7, NAME: "x" })
     }).pipe(Effect.scoped)
@@ -515,9 +534,9 @@ describe("server", () => {
 
   it.effect("a failing handler answers LINK ERRO 500, then closes", () =>
     Effect.gen(function* () {
-      const { connection } = yield* connectToServer((c) =>
-        Effect.flatMap(c.recv, () => Effect.fail(new Error("handler bug")))
-      )
+      const connection = yield* NcpTest.connect({
+        handler: (c) => Effect.flatMap(c.recv, () => Effect.fail(new Error("handler bug")))
+      })
       const error = yield* Effect.flip(connection.request("DSPC", "SWEP"))
       expect(error).toMatchObject({ _tag: "CommandError", packetType: "LINK", fieldName: "ERRO", code: 500 })
       expect(error.message).toContain("Server error")
@@ -526,21 +545,25 @@ describe("server", () => {
 
   it.effect("a tunnel request dripped a byte a second is cut off at the server's timeout", () =>
     Effect.gen(function* () {
-      const [client, serverEnd] = yield* MemorySocket.pair()
-      const server = yield* Effect.forkChild(
-        Server.handleSocket(serverEnd, echo, { timeout: 10, authenticate: () => Effect.succeed(true) })
-      )
+      const server = yield* NcpTest.make({
+        handler: echo,
+        server: { timeout: "10 seconds", authenticate: () => Effect.succeed(true) }
+      })
+      const client = yield* server.connectSocket
       const writer = yield* client.writer
+      // done once the server has closed the connection: it read what came (a 401) until then
+      const pull = (yield* client.reader).pull
+      const cutOff = yield* Effect.forkChild(Effect.exit(Effect.forever(pull)))
       const request = new TextEncoder().encode(
         "CONNECT ncp.service HTTP/1.1\r\nProxy-Authorization: Basic Og==\r\n\r\n"
       )
       let sent = 0
-      while (sent < request.length && server.pollUnsafe() === undefined) {
+      while (sent < request.length && cutOff.pollUnsafe() === undefined) {
         yield* writer.write(request.subarray(sent, sent + 1))
         sent++
         yield* TestClock.adjust(1000)
       }
-      expect(server.pollUnsafe()).toBeDefined()
+      expect(cutOff.pollUnsafe()).toBeDefined()
       expect(sent).toBeLessThanOrEqual(11)
     }).pipe(Effect.scoped)
   )
@@ -552,7 +575,7 @@ describe("server", () => {
         const request = new TextEncoder().encode(
           "CONNECT ncp.service HTTP/1.1\r\nProxy-Authorization: Basic Og==\r\n\r\n"
         )
-        const ccre = encodePacketOrThrow({
+        const ccre = Encoder.encodePacketOrThrow({
           type: "LINK",
           fields: [{ name: "CCRE", id: 1, params: { CIW: "split", CUSR: "u", CDOM: "", LINK: 30 } }]
         })
@@ -564,10 +587,11 @@ describe("server", () => {
         for (const chunks of splits) {
           yield* Effect.scoped(
             Effect.gen(function* () {
-              const [client, serverEnd] = yield* MemorySocket.pair()
-              yield* Effect.forkChild(
-                Server.handleSocket(serverEnd, echo, { authenticate: () => Effect.succeed(true) })
-              )
+              const server = yield* NcpTest.make({
+                handler: echo,
+                server: { authenticate: () => Effect.succeed(true) }
+              })
+              const client = yield* server.connectSocket
               const writer = yield* client.writer
               // each chunk read on its own: the server runs between the writes
               for (const chunk of chunks) {
@@ -594,16 +618,7 @@ describe("server", () => {
 
   it.effect("garbage bytes from the client get LINK ERRO 400, then the connection closes", () =>
     Effect.gen(function* () {
-      const ends: Array<MemorySocket.MemorySocket> = []
-      const [client, serverEnd] = yield* MemorySocket.pair()
-      ends.push(serverEnd)
-      yield* Effect.forkChild(Server.handleSocket(serverEnd, echo))
-      const peer = yield* scriptedPeer(client)
-      yield* peer.readFields // HELO
-      yield* peer.send("LINK", "CCRE", 1, { CIW: "raw", CUSR: "u", CDOM: "", LINK: 30 })
-      yield* peer.readFields // SCAR
-      yield* peer.send("LINK", "CARE", 2, { CAR: "raw" })
-      yield* peer.readFields // SCON
+      const peer = yield* connectScriptedClient(yield* NcpTest.make({ handler: echo }))
       yield* peer.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"))
       const { packet } = yield* peer.readFields
       const field = must(packet.fields[0])
@@ -613,6 +628,8 @@ describe("server", () => {
         400,
         "Bad request"
       ])
+      // then the server closes the connection
+      yield* peer.untilClosed
     }).pipe(Effect.scoped)
   )
 })

@@ -3,41 +3,25 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import {
-  DEFAULT_MAX_FIELDS_PER_PACKET,
-  DEFAULT_MAX_PARAMS_PER_FIELD,
-  DEFAULT_MAX_PARAMS_PER_PACKET,
-  type Decoded,
-  DecodeError,
-  type DecodeOptions,
-  decodePacket,
-  decodePacketOrThrow,
-  encodePacket,
-  Framing,
-  MAX_DECODE_WARNINGS,
-  Packet,
-  PacketDecoder,
-  summarizeWarnings,
-  Value
-} from "../src/index.js"
+import { CodecError, Decoder, Encoder, Framing, Limits, Packet, Value } from "../src/index.js"
 import { bufferAt, expectPlain, freshCopy, pooledAt } from "./buffers.js"
 import codec from "./fixtures/codec.json" with { type: "json" }
 import du64 from "./fixtures/ncplib-echo-du64.json" with { type: "json" }
 import { bytesOf, failureOf, hexOf, must } from "./util.js"
 
-const decodeOk = (bytes: Uint8Array, options?: DecodeOptions): Decoded => {
-  const result = decodePacket(bytes, options)
+const decodeOk = (bytes: Uint8Array, options?: Decoder.DecodeOptions): Decoder.Decoded => {
+  const result = Decoder.decodePacket(bytes, options)
   if (Result.isFailure(result)) throw new Error(`decode failed: ${result.failure.message}`)
   return result.success
 }
 
-const decodeError = (bytes: Uint8Array, options?: DecodeOptions): DecodeError => {
-  const result = decodePacket(bytes, options)
+const decodeError = (bytes: Uint8Array, options?: Decoder.DecodeOptions): CodecError.DecodeError => {
+  const result = Decoder.decodePacket(bytes, options)
   if (Result.isSuccess(result)) throw new Error("expected a DecodeError")
   return result.failure
 }
 
-const encodeOk = (packet: Packet.PacketInput): Uint8Array => Result.getOrThrow(encodePacket(packet))
+const encodeOk = (packet: Packet.PacketInput): Uint8Array => Result.getOrThrow(Encoder.encodePacket(packet))
 
 /** A packet whose body is written word by word: `words` are little-endian u32s after the header. */
 const rawPacket = (words: ReadonlyArray<number>, nanos = 0): Uint8Array => {
@@ -80,7 +64,7 @@ describe("decoding from any Uint8Array at any offset", () => {
   const fixture = bytesOf(du64.hex)
   const U64_MAX = 18446744073709551615n
 
-  const expectDu64 = (decoded: Decoded) => {
+  const expectDu64 = (decoded: Decoder.Decoded) => {
     const field = must(decoded.packet.fields[0])
     expect(decoded.packet.type).toBe(du64.packet_type)
     expect(field.name).toBe(du64.field)
@@ -110,7 +94,7 @@ describe("decoding from any Uint8Array at any offset", () => {
   it("the ncplib packet decodes from a Buffer made by Buffer.from(hex) and from a plain Uint8Array", () => {
     expectDu64(decodeOk(Buffer.from(du64.hex, "hex")))
     expectDu64(decodeOk(fixture))
-    expectDu64(decodePacketOrThrow(Buffer.from(du64.hex, "hex"), { copy: true }))
+    expectDu64(Decoder.decodePacketOrThrow(Buffer.from(du64.hex, "hex"), { copy: true }))
   })
 
   it("an aligned wide array is a view on the input without copy, and fresh memory with copy", () => {
@@ -198,27 +182,27 @@ describe("decoding from any Uint8Array at any offset", () => {
 
 describe("work limits", () => {
   it("a packet of more than maxFieldsPerPacket fields (default 65,536) is a TooManyFields error at the first field over", () => {
-    expect(DEFAULT_MAX_FIELDS_PER_PACKET).toBe(65_536)
-    const bytes = rawPacket(emptyFields(DEFAULT_MAX_FIELDS_PER_PACKET + 1))
+    expect(Limits.client.maxFieldsPerPacket).toBe(65_536)
+    const bytes = rawPacket(emptyFields(Limits.client.maxFieldsPerPacket + 1))
     const error = decodeError(bytes, { baseOffset: 1000 })
     expect(error.reason).toBe("TooManyFields")
-    expect(error.offset).toBe(1000 + Packet.HEADER_BYTES + DEFAULT_MAX_FIELDS_PER_PACKET * 12)
+    expect(error.offset).toBe(1000 + Packet.HEADER_BYTES + Limits.client.maxFieldsPerPacket * 12)
     expect(error.packetType).toBe("DSPC")
     expect(error.message).toContain("65536")
     expect(error.message).toContain("maxFieldsPerPacket")
     expect(error.message).toContain(`at offset ${error.offset}`)
-    const decoded = decodeOk(bytes, { maxFieldsPerPacket: DEFAULT_MAX_FIELDS_PER_PACKET + 1 })
-    expect(decoded.packet.fields.length).toBe(DEFAULT_MAX_FIELDS_PER_PACKET + 1)
-    expect(decodeOk(rawPacket(emptyFields(DEFAULT_MAX_FIELDS_PER_PACKET))).packet.fields.length).toBe(65_536)
+    const decoded = decodeOk(bytes, { maxFieldsPerPacket: Limits.client.maxFieldsPerPacket + 1 })
+    expect(decoded.packet.fields.length).toBe(Limits.client.maxFieldsPerPacket + 1)
+    expect(decodeOk(rawPacket(emptyFields(Limits.client.maxFieldsPerPacket))).packet.fields.length).toBe(65_536)
   })
 
   it("a field of more than maxParamsPerField params (default 4,096) is a TooManyParams error naming the field", () => {
-    expect(DEFAULT_MAX_PARAMS_PER_FIELD).toBe(4_096)
-    const bytes = rawPacket(fieldOfEmptyParams(DEFAULT_MAX_PARAMS_PER_FIELD + 1, 0x80, "BOMB"))
+    expect(Limits.client.maxParamsPerField).toBe(4_096)
+    const bytes = rawPacket(fieldOfEmptyParams(Limits.client.maxParamsPerField + 1, 0x80, "BOMB"))
     const error = decodeError(bytes)
     expect(error.reason).toBe("TooManyParams")
     expect(error.field).toBe("BOMB")
-    expect(error.offset).toBe(Packet.HEADER_BYTES + 12 + DEFAULT_MAX_PARAMS_PER_FIELD * 8)
+    expect(error.offset).toBe(Packet.HEADER_BYTES + 12 + Limits.client.maxParamsPerField * 8)
     expect(error.message).toContain("4096")
     expect(error.message).toContain("maxParamsPerField")
     const decoded = decodeOk(bytes, { maxParamsPerField: 5000 })
@@ -233,7 +217,7 @@ describe("work limits", () => {
     const error = decodeError(over)
     expect(error.reason).toBe("TooManyParams")
     expect(error.offset).toBe(Packet.HEADER_BYTES + full.length * 4 + 12)
-    expect(error.message).toContain(String(DEFAULT_MAX_PARAMS_PER_PACKET))
+    expect(error.message).toContain(String(Limits.client.maxParamsPerPacket))
     expect(error.message).toContain("maxParamsPerPacket")
     expect(decodeOk(rawPacket(full)).packet.fields.length).toBe(64)
 
@@ -242,7 +226,7 @@ describe("work limits", () => {
     const atSixth = Packet.HEADER_BYTES + (12 + 3 * 8) + 12 + 2 * 8
     expect([decodeError(bytes, { maxParamsPerPacket: 5 }).offset]).toEqual([atSixth])
     expect(decodeOk(bytes, { maxParamsPerPacket: 6 }).packet.fields.length).toBe(2)
-    const decoder = new PacketDecoder(bytes, { maxParamsPerPacket: 5 })
+    const decoder = new Decoder.PacketDecoder(bytes, { maxParamsPerPacket: 5 })
     let result = decoder.step(1)
     while (result === undefined) result = decoder.step(1)
     expect(Result.isFailure(result) ? [result.failure.reason, result.failure.offset] : "decoded").toEqual([
@@ -283,10 +267,10 @@ describe("work limits", () => {
       const decode = (options: Framing.DecodePacketsOptions) =>
         Stream.make(bufferAt(bytes, 3)).pipe(Framing.decodePackets(options), Stream.runCollect, Effect.exit)
       const refused = failureOf(yield* decode({ maxParamsPerField: 9 }))
-      expect(refused).toBeInstanceOf(DecodeError)
-      expect((refused as DecodeError).reason).toBe("TooManyParams")
+      expect(refused).toBeInstanceOf(CodecError.DecodeError)
+      expect((refused as CodecError.DecodeError).reason).toBe("TooManyParams")
       const fields = failureOf(yield* decode({ maxFieldsPerPacket: 0 }))
-      expect((fields as DecodeError).reason).toBe("TooManyFields")
+      expect((fields as CodecError.DecodeError).reason).toBe("TooManyFields")
       const exit = yield* decode({ maxParamsPerField: 10, copy: true })
       expect(Exit.isSuccess(exit)).toBe(true)
       if (Exit.isSuccess(exit)) expect(must(must(exit.value[0]).packet.fields[0]).params.length).toBe(10)
@@ -336,8 +320,8 @@ describe("PacketDecoder: decoding in steps", () => {
     rawPacket(Array.from({ length: fields }, (_, f) => fieldOfEmptyParams(params, f % 2 === 0 ? 0x80 : 0x99)).flat())
 
   /** Steps to the end, checking that no step returns a result early, and returns the result with the step count. */
-  const stepAll = (bytes: Uint8Array, budget: number, options?: DecodeOptions) => {
-    const decoder = new PacketDecoder(bytes, options)
+  const stepAll = (bytes: Uint8Array, budget: number, options?: Decoder.DecodeOptions) => {
+    const decoder = new Decoder.PacketDecoder(bytes, options)
     let steps = 0
     for (;;) {
       expect(decoder.done).toBe(false)
@@ -354,7 +338,7 @@ describe("PacketDecoder: decoding in steps", () => {
 
   it("each step does at most `budget` fields and params, and the result equals the one-shot decode", () => {
     const bytes = packetOf(7, 5) // 7 fields + 35 params = 42 records
-    const oneShot = decodePacket(bytes)
+    const oneShot = Decoder.decodePacket(bytes)
     for (const [budget, steps] of [
       [1, 42],
       [2, 21],
@@ -372,7 +356,7 @@ describe("PacketDecoder: decoding in steps", () => {
   it("a budget below 1 still makes progress", () => {
     const bytes = packetOf(2, 2)
     expect(stepAll(bytes, 0).steps).toBe(6)
-    expect(stepAll(bytes, -5).result).toStrictEqual(decodePacket(bytes))
+    expect(stepAll(bytes, -5).result).toStrictEqual(Decoder.decodePacket(bytes))
   })
 
   it("warnings, limits and errors are the same in steps as in one go, whatever the budget", () => {
@@ -383,24 +367,26 @@ describe("PacketDecoder: decoding in steps", () => {
     const overLimit = rawPacket(emptyFields(6))
     const broken = rawPacket([...emptyFields(3), word("X"), 99, 0])
     for (const budget of [1, 3, 7, 1000]) {
-      expect(stepAll(good, budget, { baseOffset: 64 }).result).toStrictEqual(decodePacket(good, { baseOffset: 64 }))
+      expect(stepAll(good, budget, { baseOffset: 64 }).result).toStrictEqual(
+        Decoder.decodePacket(good, { baseOffset: 64 })
+      )
       expect(stepAll(overLimit, budget, { maxFieldsPerPacket: 4 }).result).toStrictEqual(
-        decodePacket(overLimit, { maxFieldsPerPacket: 4 })
+        Decoder.decodePacket(overLimit, { maxFieldsPerPacket: 4 })
       )
       const failed = stepAll(broken, budget).result
       expect(Result.isFailure(failed)).toBe(true)
-      expect(failed).toStrictEqual(decodePacket(broken))
+      expect(failed).toStrictEqual(Decoder.decodePacket(broken))
     }
     const header = stepAll(new Uint8Array(8), 1)
     expect(header.steps).toBe(1)
-    expect(header.result).toStrictEqual(decodePacket(new Uint8Array(8)))
+    expect(header.result).toStrictEqual(Decoder.decodePacket(new Uint8Array(8)))
   })
 
   it("the default budget decodes a packet of 4,096 records in one step", () => {
     const bytes = packetOf(1, 4095)
-    const decoder = new PacketDecoder(bytes)
-    expect(decoder.step()).toStrictEqual(decodePacket(bytes))
-    const bigger = new PacketDecoder(packetOf(1, 4096))
+    const decoder = new Decoder.PacketDecoder(bytes)
+    expect(decoder.step()).toStrictEqual(Decoder.decodePacket(bytes))
+    const bigger = new Decoder.PacketDecoder(packetOf(1, 4096))
     expect(bigger.step()).toBeUndefined()
     expect(bigger.step()).toBeDefined()
   })
@@ -430,8 +416,8 @@ describe("warnings are bounded", () => {
     )
     const decoded = decodeOk(bytes, { baseOffset: 100 })
     expect(decoded.warningCount).toBe(fields * perField)
-    expect(decoded.warnings.length).toBe(MAX_DECODE_WARNINGS)
-    expect(MAX_DECODE_WARNINGS).toBe(16)
+    expect(decoded.warnings.length).toBe(Limits.maxDecodeWarnings)
+    expect(Limits.maxDecodeWarnings).toBe(16)
     expect(decoded.warnings.map((w) => w.offset)).toEqual(
       Array.from({ length: 16 }, (_, i) => 100 + Packet.HEADER_BYTES + 12 + 8 * i + 7)
     )
@@ -449,7 +435,7 @@ describe("warnings are bounded", () => {
     expect(summary.message).toBe(
       `20000 UnknownType warnings, the first: unknown type code 0x99, kept as bytes in packet "DSPC", field "ECHO", param "X" (at offset ${summary.offset})`
     )
-    expect(summarizeWarnings(decoded)).toBe(`20000 decode warnings: ${summary.message}`)
+    expect(Decoder.summarizeWarnings(decoded)).toBe(`20000 decode warnings: ${summary.message}`)
   })
 
   it("the summary has one entry per kind in order of first appearance, each with the place of its first", () => {
@@ -478,7 +464,7 @@ describe("warnings are bounded", () => {
       ["LegacyFooter", 3, 52, undefined, undefined],
       ["UnknownType", 2, 60 + 12 + 7, "ODD", "Q"]
     ])
-    expect(summarizeWarnings(decoded)).toMatch(
+    expect(Decoder.summarizeWarnings(decoded)).toMatch(
       /^6 decode warnings: timestamp nanoseconds word 1500000000 .*; 3 LegacyFooter warnings, the first: skipped a legacy footer .*; 2 UnknownType warnings, the first: unknown type code 0xc8/
     )
   })
@@ -486,6 +472,6 @@ describe("warnings are bounded", () => {
   it("a packet without warnings has none, and no summary line", () => {
     const decoded = decodeOk(rawPacket(emptyFields(2)))
     expect([decoded.warnings, decoded.warningCount, decoded.warningSummary]).toEqual([[], 0, []])
-    expect(summarizeWarnings(decoded)).toBeUndefined()
+    expect(Decoder.summarizeWarnings(decoded)).toBeUndefined()
   })
 })

@@ -4,15 +4,7 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import fc from "fast-check"
 import * as NcpArbitrary from "../src/Arbitrary.js"
-import {
-  type Decoded,
-  DecodeError,
-  decodePacket,
-  encodePacket,
-  Framing,
-  type Packet,
-  PacketDecoder
-} from "../src/index.js"
+import { CodecError, Decoder, Encoder, Framing, type Packet } from "../src/index.js"
 import { bufferAt, expectPlain, freshCopy, pooledAt } from "./buffers.js"
 import codec from "./fixtures/codec.json" with { type: "json" }
 import du64 from "./fixtures/ncplib-echo-du64.json" with { type: "json" }
@@ -24,15 +16,15 @@ const runs = { numRuns: 150 }
 
 const packets = NcpArbitrary.packet({ exact: false, unknownTypes: true, maxArrayLength: 24 })
 
-const encodeOk = (packet: Packet.PacketInput): Uint8Array => Result.getOrThrow(encodePacket(packet))
+const encodeOk = (packet: Packet.PacketInput): Uint8Array => Result.getOrThrow(Encoder.encodePacket(packet))
 
 /** The decode of a fresh, aligned, plain copy of the bytes: what every other input must give. */
-const reference = (bytes: Uint8Array, baseOffset = 0): Decoded =>
-  Result.getOrThrow(decodePacket(freshCopy(bytes), { baseOffset }))
+const reference = (bytes: Uint8Array, baseOffset = 0): Decoder.Decoded =>
+  Result.getOrThrow(Decoder.decodePacket(freshCopy(bytes), { baseOffset }))
 
-const expectSameDecode = (input: Uint8Array, expected: Decoded, what: string, baseOffset = 0) => {
+const expectSameDecode = (input: Uint8Array, expected: Decoder.Decoded, what: string, baseOffset = 0) => {
   for (const copy of [false, true]) {
-    const result = decodePacket(input, { copy, baseOffset })
+    const result = Decoder.decodePacket(input, { copy, baseOffset })
     if (Result.isFailure(result)) throw new Error(`${what}: ${result.failure.message}`)
     expectPlain(result.success, { bytes: input, copy })
     expect(result.success, `${what}${copy ? " (copy)" : ""}`).toStrictEqual(expected)
@@ -114,18 +106,18 @@ describe("decoding is the same from any Buffer at any offset", () => {
 
 describe("framing Buffer chunks split anywhere", () => {
   /** Frames the chunks with a PacketFramer and decodes each packet with the stream offset as base. */
-  const frameAll = (chunks: ReadonlyArray<Uint8Array>, copy: boolean): Array<Decoded> => {
+  const frameAll = (chunks: ReadonlyArray<Uint8Array>, copy: boolean): Array<Decoder.Decoded> => {
     const framer = new Framing.PacketFramer()
-    const out: Array<Decoded> = []
+    const out: Array<Decoder.Decoded> = []
     for (const chunk of chunks) {
       framer.push(chunk)
       for (;;) {
         const offset = framer.offset
         const next = framer.next()
         if (next === undefined) break
-        if (next instanceof DecodeError) throw next
+        if (next instanceof CodecError.DecodeError) throw next
         expect(Object.getPrototypeOf(next)).toBe(Uint8Array.prototype)
-        const decoded = Result.getOrThrow(decodePacket(next, { copy, baseOffset: offset }))
+        const decoded = Result.getOrThrow(Decoder.decodePacket(next, { copy, baseOffset: offset }))
         expectPlain(decoded)
         out.push(decoded)
       }
@@ -134,7 +126,7 @@ describe("framing Buffer chunks split anywhere", () => {
     return out
   }
 
-  const referencesOf = (encoded: ReadonlyArray<Uint8Array>): Array<Decoded> => {
+  const referencesOf = (encoded: ReadonlyArray<Uint8Array>): Array<Decoder.Decoded> => {
     let at = 0
     return encoded.map((bytes) => {
       const expected = reference(bytes, at)
@@ -214,13 +206,13 @@ describe("PacketDecoder steps", () => {
           (packet, budget, corruption) => {
             const bytes = freshCopy(encodeOk(packet))
             if (corruption !== undefined) bytes[corruption[0] % bytes.length] = corruption[1]
-            const decoder = new PacketDecoder(bytes, { maxParamsPerField: 5 })
+            const decoder = new Decoder.PacketDecoder(bytes, { maxParamsPerField: 5 })
             let result = decoder.step(budget)
             for (let steps = 1; result === undefined; steps++) {
               expect(steps).toBeLessThan(bytes.length)
               result = decoder.step(budget)
             }
-            expect(result).toStrictEqual(decodePacket(bytes, { maxParamsPerField: 5 }))
+            expect(result).toStrictEqual(Decoder.decodePacket(bytes, { maxParamsPerField: 5 }))
           }
         ),
         { numRuns: 300 }

@@ -2,17 +2,17 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { decodePacket, encodePacket, Field, Packet, Value } from "../src/index.js"
+import { Decoder, Encoder, Field, Packet, Value } from "../src/index.js"
 import { must } from "./util.js"
 
 const encodeOk = (packet: Packet.PacketInput): Uint8Array => {
-  const result = encodePacket(packet)
+  const result = Encoder.encodePacket(packet)
   if (Result.isFailure(result)) throw new Error(`encode failed: ${result.failure.message}`)
   return result.success
 }
 
 const decodeOk = (bytes: Uint8Array, copy = false) => {
-  const result = decodePacket(bytes, { copy })
+  const result = Decoder.decodePacket(bytes, { copy })
   if (Result.isFailure(result)) throw new Error(`decode failed: ${result.failure.message}`)
   return result.success
 }

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import fc from "fast-check"
-import { DecodeError, Framing, Json } from "../src/index.js"
+import { CodecError, Framing, Json } from "../src/index.js"
 import codec from "./fixtures/codec.json" with { type: "json" }
 import { bytesOf } from "./util.js"
 
@@ -81,7 +81,7 @@ describe("Framing", () => {
       const exit = yield* Effect.exit(decodeChunks([all.subarray(0, first.length + 20)]))
       expect(Exit.isFailure(exit)).toBe(true)
       const error = yield* Effect.flip(decodeChunks([all.subarray(0, first.length + 20)]))
-      expect(error).toBeInstanceOf(DecodeError)
+      expect(error).toBeInstanceOf(CodecError.DecodeError)
       expect(error).toMatchObject({ reason: "Truncated", offset: first.length })
     })
   )

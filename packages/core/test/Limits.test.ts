@@ -12,14 +12,14 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SocketServer from "effect/socket/SocketServer"
 import { TestClock } from "effect/testing"
-import { type Connection, encodePacketOrThrow, Field, Server, Value } from "../src/index.js"
+import { type Connection, Encoder, Field, Server, Value } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
 import { connectScripted, scriptedClientHandshake, scriptedPeer } from "./harness.js"
 import { capturingLogger, failureOf, type LogLine, must } from "./util.js"
 
 const KiB = 1024
 
-const keepAlive = encodePacketOrThrow({ type: "LINK", id: 0, timestamp: { seconds: 0, nanos: 0 }, fields: [] })
+const keepAlive = Encoder.encodePacketOrThrow({ type: "LINK", id: 0, timestamp: { seconds: 0, nanos: 0 }, fields: [] })
 
 /** A server over an in-memory `SocketServer`, and a way to open scripted client connections to it. */
 const serveInMemory = <E>(
@@ -298,7 +298,7 @@ describe("decoding limits", () => {
         const peer = yield* client
         const params = Array.from({ length: 60 }, () => ["P", Value.i32(0)] as const)
         yield* peer.write(
-          encodePacketOrThrow({
+          Encoder.encodePacketOrThrow({
             type: "DSPC",
             fields: [
               { name: "ONE", id: 1, params },
@@ -345,7 +345,7 @@ describe("decoding limits", () => {
 describe("names from a peer", () => {
   /** A packet whose name `from` is replaced, byte for byte, by `to` (which the encoder would refuse). */
   const withName = (type: string, name: string, params: Field.ParamsInput, from: string, to: string) => {
-    const bytes = encodePacketOrThrow({
+    const bytes = Encoder.encodePacketOrThrow({
       type,
       id: 1,
       timestamp: { seconds: 0, nanos: 0 },

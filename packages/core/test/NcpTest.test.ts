@@ -4,13 +4,24 @@
  * `@effect-ncp/core/testing`.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { TestClock } from "effect/testing"
-import { Client, CommandRouter, type Connection, Field, NcpCommand, Value, WireSchema } from "../src/index.js"
+import {
+  Client,
+  CommandClient,
+  CommandRouter,
+  type Connection,
+  Field,
+  NcpCommand,
+  Value,
+  WireSchema
+} from "../src/index.js"
 import { NcpTest, SimulatedNode } from "../src/testing.js"
 import { failureOf } from "./util.js"
 
@@ -27,7 +38,7 @@ describe("NcpTest.layerClient, the simulated node by default", () => {
   it.effect("a typed request gets the simulated node's answer", () =>
     Effect.gen(function* () {
       const node = yield* Client.NcpClient
-      const sweep = yield* NcpCommand.call(node, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500, BINS: 100 })
+      const sweep = yield* CommandClient.call(node, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500, BINS: 100 })
       expect([sweep.FSTA, sweep.FSTP, sweep.BINS]).toEqual([400, 500, 100])
       expect(sweep.PDAT.length).toBe(100)
       const error = yield* Effect.flip(node.request("DSPC", "NOPE"))
@@ -49,7 +60,7 @@ describe("NcpTest.layerClient, the simulated node by default", () => {
       const node = yield* Client.NcpClient
       // 10 minutes: well past the 60 s timeout, which only keep-alives (every 39 s) stave off
       yield* TestClock.adjust("10 minutes")
-      const status = yield* NcpCommand.call(node, SimulatedNode.Status)
+      const status = yield* CommandClient.call(node, SimulatedNode.Status)
       expect(status.UPTM).toBe(600)
     }).pipe(Effect.provide(NcpTest.layerClient()))
   )
@@ -58,12 +69,19 @@ describe("NcpTest.layerClient, the simulated node by default", () => {
     Effect.gen(function* () {
       const node = yield* Client.NcpClient
       const replies: Array<number> = []
-      const fiber = yield* NcpCommand.stream(node, SimulatedNode.Sweep, { FSTA: 1, FSTP: 2, BINS: 8, REPT: 0 }).pipe(
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* CommandClient.stream(node, SimulatedNode.Sweep, { FSTA: 1, FSTP: 2, BINS: 8, REPT: 0 }).pipe(
         Stream.take(5),
-        Stream.runForEach(() => Effect.sync(() => replies.push(replies.length))),
+        Stream.runForEach(() =>
+          Effect.andThen(
+            Effect.sync(() => replies.push(replies.length)),
+            Deferred.succeed(first, undefined)
+          )
+        ),
         Effect.forkChild
       )
-      yield* Effect.yieldNow
+      // the first reply comes at once; the next ones only as the clock moves
+      yield* Deferred.await(first)
       expect(replies.length).toBeLessThanOrEqual(1)
       yield* TestClock.adjust("250 millis")
       expect(replies.length).toBe(3)
@@ -80,7 +98,7 @@ describe("NcpTest: a node that goes quiet or away", () => {
       const node = yield* Client.NcpClient
       const server = yield* NcpTest.TestServer
       yield* server.silence
-      const request = yield* Effect.forkChild(NcpCommand.call(node, SimulatedNode.Status))
+      const request = yield* Effect.forkChild(CommandClient.call(node, SimulatedNode.Status))
       yield* TestClock.adjust("59 seconds")
       expect(request.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")
@@ -93,13 +111,13 @@ describe("NcpTest: a node that goes quiet or away", () => {
     Effect.gen(function* () {
       const server = yield* NcpTest.make()
       yield* server.silence
-      const connecting = yield* Effect.forkChild(server.connect({ timeout: 10 }))
+      const connecting = yield* Effect.forkChild(server.connect({ timeout: "10 seconds" }))
       yield* TestClock.adjust("9 seconds")
       expect(connecting.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")
       expect(failureOf(yield* Fiber.await(connecting))).toMatchObject({ _tag: "NetworkTimeout", seconds: 10 })
       yield* server.resume
-      expect((yield* NcpCommand.call(yield* server.connect(), SimulatedNode.Status)).STAT).toBe("OK")
+      expect((yield* CommandClient.call(yield* server.connect(), SimulatedNode.Status)).STAT).toBe("OK")
     }).pipe(Effect.scoped)
   )
 
@@ -108,7 +126,7 @@ describe("NcpTest: a node that goes quiet or away", () => {
       const node = yield* Client.NcpClient
       const server = yield* NcpTest.TestServer
       yield* server.silence
-      const request = yield* Effect.forkChild(NcpCommand.call(node, SimulatedNode.Status))
+      const request = yield* Effect.forkChild(CommandClient.call(node, SimulatedNode.Status))
       yield* TestClock.adjust("30 seconds")
       expect(request.pollUnsafe()).toBeUndefined()
       yield* server.resume
@@ -116,7 +134,7 @@ describe("NcpTest: a node that goes quiet or away", () => {
       expect(status.STAT).toBe("OK")
       // the connection carries on
       yield* TestClock.adjust("5 minutes")
-      expect((yield* NcpCommand.call(node, SimulatedNode.Status)).UPTM).toBe(330)
+      expect((yield* CommandClient.call(node, SimulatedNode.Status)).UPTM).toBe(330)
     }).pipe(Effect.provide(NcpTest.layerClient()))
   )
 
@@ -128,7 +146,7 @@ describe("NcpTest: a node that goes quiet or away", () => {
       expect(request.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")
       expect(failureOf(yield* Fiber.await(request))).toMatchObject({ _tag: "NetworkTimeout", command: "NONE EVER" })
-      expect(yield* NcpCommand.call(node, Add, { A: 1, B: 2 })).toEqual({ SUM: 3 })
+      expect(yield* CommandClient.call(node, Add, { A: 1, B: 2 })).toEqual({ SUM: 3 })
     }).pipe(
       Effect.provide(
         NcpTest.layerClient({
@@ -155,12 +173,12 @@ describe("NcpTest: a node that goes quiet or away", () => {
         Stream.runHead
       )
       expect(next).toMatchObject({ _tag: "Some", value: { _tag: "BackingOff", lastError: { _tag: "NetworkError" } } })
-      const error = yield* Effect.flip(NcpCommand.call(node, SimulatedNode.Status))
+      const error = yield* Effect.flip(CommandClient.call(node, SimulatedNode.Status))
       expect(error._tag).toBe("NotConnected")
       // the first delay is 500 ms, jittered to at most 600 ms
       yield* TestClock.adjust("1 second")
       expect((yield* link.state)._tag).toBe("Open")
-      expect((yield* NcpCommand.call(node, SimulatedNode.Status)).STAT).toBe("OK")
+      expect((yield* CommandClient.call(node, SimulatedNode.Status)).STAT).toBe("OK")
     }).pipe(
       Effect.provide(
         Client.NcpClient.layerReconnecting({ host: "node" }).pipe(Layer.provideMerge(NcpTest.layerServer()))
@@ -173,9 +191,9 @@ describe("NcpTest with a handler of the test's own", () => {
   it.effect("a CommandRouter answers typed calls", () =>
     Effect.gen(function* () {
       const node = yield* Client.NcpClient
-      expect(yield* NcpCommand.call(node, Add, { A: 2, B: 40 })).toEqual({ SUM: 42 })
+      expect(yield* CommandClient.call(node, Add, { A: 2, B: 40 })).toEqual({ SUM: 42 })
       // params its Schema refuses never leave the client
-      const error = yield* Effect.flip(NcpCommand.call(node, Add, { A: 2 ** 31, B: 0 }))
+      const error = yield* Effect.flip(CommandClient.call(node, Add, { A: 2 ** 31, B: 0 }))
       expect(error).toMatchObject({ _tag: "InvalidParams", param: "A" })
     }).pipe(Effect.provide(NcpTest.layerClient({ handler: calculator })))
   )
@@ -199,13 +217,13 @@ describe("NcpTest with a handler of the test's own", () => {
 
   it.effect("several clients of one server, each with options of its own", () =>
     Effect.gen(function* () {
-      const server = yield* NcpTest.make({ handler: calculator, client: { timeout: 20 } })
+      const server = yield* NcpTest.make({ handler: calculator, client: { timeout: "20 seconds" } })
       const first = yield* server.connect()
-      const second = yield* server.connect({ timeout: 10 })
+      const second = yield* server.connect({ timeout: "10 seconds" })
       expect([first.timeout, second.timeout]).toEqual([20, 10])
       const sums = yield* Effect.all([
-        NcpCommand.call(first, Add, { A: 1, B: 1 }),
-        NcpCommand.call(second, Add, { A: 2, B: 2 })
+        CommandClient.call(first, Add, { A: 1, B: 1 }),
+        CommandClient.call(second, Add, { A: 2, B: 2 })
       ])
       expect(sums).toEqual([{ SUM: 2 }, { SUM: 4 }])
     }).pipe(Effect.scoped)
@@ -213,13 +231,23 @@ describe("NcpTest with a handler of the test's own", () => {
 
   it.effect("releasing the layer does not wait for a handler that never ends", () =>
     Effect.gen(function* () {
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const connection = yield* NcpTest.connect({ handler: () => Effect.never })
-          yield* Effect.scoped(connection.send("DSPC", "NOOP"))
-        })
-      )
-      // reached without advancing the clock: nothing waited for a grace period
+      const received = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const never = (connection: Connection.Connection) =>
+        Effect.andThen(connection.recv, Deferred.succeed(received, undefined)).pipe(
+          Effect.andThen(Effect.never),
+          Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+        )
+      const start = yield* Clock.currentTimeMillis
+      yield* Effect.gen(function* () {
+        const node = yield* Client.NcpClient
+        yield* Effect.scoped(node.send("DSPC", "NOOP"))
+        yield* Deferred.await(received)
+      }).pipe(Effect.provide(NcpTest.layerClient({ handler: never })))
+      // released without the clock moving (under TestClock, a wait for a grace period would
+      // never end), the handler stopped
+      expect(yield* Deferred.isDone(interrupted)).toBe(true)
+      expect(yield* Clock.currentTimeMillis).toBe(start)
     })
   )
 
@@ -232,7 +260,7 @@ describe("NcpTest with a handler of the test's own", () => {
         }
       })
       const connection = yield* server.connect({ username: "admin", password: "pw" })
-      expect((yield* NcpCommand.call(connection, SimulatedNode.Status)).STAT).toBe("OK")
+      expect((yield* CommandClient.call(connection, SimulatedNode.Status)).STAT).toBe("OK")
       const refused = yield* Effect.flip(server.connect({ username: "admin", password: "wrong" }))
       expect(refused._tag).toBe("AuthenticationError")
     }).pipe(Effect.scoped)

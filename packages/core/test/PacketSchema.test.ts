@@ -5,21 +5,12 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import * as NcpArbitrary from "../src/Arbitrary.js"
-import {
-  decodePacket,
-  encodePacket,
-  Identifier,
-  Json,
-  type Packet,
-  PacketSchema,
-  RoundTrip,
-  Value
-} from "../src/index.js"
+import { Decoder, Encoder, Identifier, Json, type Packet, PacketSchema, RoundTrip, Value } from "../src/index.js"
 import codec from "./fixtures/codec.json" with { type: "json" }
 import { bytesOf, hexOf, must } from "./util.js"
 
 const decodeOk = (bytes: Uint8Array) => {
-  const result = decodePacket(bytes)
+  const result = Decoder.decodePacket(bytes)
   if (Result.isFailure(result)) throw new Error(`decode failed: ${result.failure.message}`)
   return result.success.packet
 }
@@ -45,7 +36,7 @@ describe("PacketSchema.PacketFromBytes", () => {
     it.effect(`${vector.name}: fails with the DecodeError's message, offset included`, () =>
       Effect.gen(function* () {
         const bytes = bytesOf(vector.hex)
-        const decoded = decodePacket(bytes)
+        const decoded = Decoder.decodePacket(bytes)
         if (Result.isSuccess(decoded)) throw new Error("expected decodePacket to refuse the vector")
         const decodeError = decoded.failure
         const error = yield* Effect.flip(Schema.decodeEffect(PacketSchema.PacketFromBytes)(bytes))
@@ -74,7 +65,7 @@ describe("PacketSchema.PacketFromBytes", () => {
       ...packet,
       fields: [{ name: "SWEP", id: 1, params: [{ name: "PDAT", value: Value.raw(new Uint8Array(4 * 0xffffff)) }] }]
     }
-    const direct = encodePacket(tooLarge)
+    const direct = Encoder.encodePacket(tooLarge)
     const result = Schema.encodeResult(PacketSchema.PacketFromBytes)(tooLarge)
     expect(Result.isFailure(direct) && direct.failure.reason).toBe("TooLarge")
     expect(Result.isFailure(result) && result.failure.message).toBe(Result.isFailure(direct) && direct.failure.message)
@@ -90,7 +81,7 @@ describe("PacketSchema.PacketFromBytes", () => {
     "Schema.decode(PacketFromBytes) of encodePacket(p) equals normalize(p), and Schema.encode gives the same bytes",
     [PacketSchema.PacketFromBytes],
     ([packet]) => {
-      const bytes = Result.getOrThrow(encodePacket(packet))
+      const bytes = Result.getOrThrow(Encoder.encodePacket(packet))
       expect(Schema.decodeSync(PacketSchema.PacketFromBytes)(bytes)).toEqual(RoundTrip.normalize(packet))
       expect(Schema.encodeSync(PacketSchema.PacketFromBytes)(packet)).toEqual(bytes)
     }
@@ -362,7 +353,7 @@ describe("derived generators (effect/Arbitrary)", () => {
       expect(packet.fields[0]?.params).toHaveLength(1)
       expect(packet.fields[0]?.params[0]?.value).toEqual(Value.u64Array([0n]))
       // header, field header, param header, one 8-byte element, footer
-      expect(Result.getOrThrow(encodePacket(packet))).toHaveLength(32 + 12 + 8 + 8 + 8)
+      expect(Result.getOrThrow(Encoder.encodePacket(packet))).toHaveLength(32 + 12 + 8 + 8 + 8)
     })
   )
 
@@ -427,7 +418,7 @@ describe("derived generators (effect/Arbitrary)", () => {
     ([sweep]) => {
       const params = Object.entries(sweep).map(([name, value]) => ({ name, value }))
       const decoded = decodeOk(
-        Result.getOrThrow(encodePacket({ type: "DSPC", fields: [{ name: "SWEP", id: 1, params }] }))
+        Result.getOrThrow(Encoder.encodePacket({ type: "DSPC", fields: [{ name: "SWEP", id: 1, params }] }))
       )
       expect(decoded.fields[0]?.params).toEqual(
         params.map(({ name, value }) => ({ name, value: RoundTrip.normalizeValue(value) }))

@@ -4,17 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import {
-  DecodeError,
-  declaredPacketSize,
-  decodePacket,
-  encodePacket,
-  Framing,
-  Packet,
-  PacketSchema,
-  RoundTrip,
-  Value
-} from "../src/index.js"
+import { CodecError, Decoder, Encoder, Framing, Packet, PacketSchema, RoundTrip, Value } from "../src/index.js"
 
 // Every property runs through `it.prop` with the Schemas of PacketSchema, so their derived
 // generators (effect/Arbitrary) are exercised on every run. The work is bounded by counts, not
@@ -23,13 +13,13 @@ import {
 // property ends; a decoder that looped would stall the run rather than pass it.
 
 const encodeOk = (packet: Packet.PacketInput): Uint8Array => {
-  const result = encodePacket(packet)
+  const result = Encoder.encodePacket(packet)
   if (Result.isFailure(result)) throw new Error(`encode failed: ${result.failure.message}`)
   return result.success
 }
 
 const decodeOk = (bytes: Uint8Array, copy = false): Packet.Packet => {
-  const result = decodePacket(bytes, { copy })
+  const result = Decoder.decodePacket(bytes, { copy })
   if (Result.isFailure(result)) throw new Error(`decode failed: ${result.failure.message}`)
   return result.success.packet
 }
@@ -47,9 +37,9 @@ const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
 /** Decodes, asserting that the outcome is a packet or a `DecodeError`, never a thrown exception. */
 const decodesOrFailsCleanly = (bytes: Uint8Array): void => {
   for (const copy of [false, true]) {
-    const result = decodePacket(bytes, { copy })
+    const result = Decoder.decodePacket(bytes, { copy })
     if (Result.isFailure(result)) {
-      expect(result.failure).toBeInstanceOf(DecodeError)
+      expect(result.failure).toBeInstanceOf(CodecError.DecodeError)
       expect(result.failure.offset).toBeGreaterThanOrEqual(0)
       expect(result.failure.offset).toBeLessThanOrEqual(Math.max(bytes.length, 8))
     }
@@ -84,7 +74,7 @@ const frame = (chunks: Iterable<Uint8Array>) => {
   for (const chunk of chunks) {
     framer.push(chunk)
     for (let next = framer.next(); next !== undefined; next = framer.next()) {
-      if (next instanceof DecodeError) return { packets, error: next }
+      if (next instanceof CodecError.DecodeError) return { packets, error: next }
       packets.push(next)
     }
   }
@@ -298,7 +288,7 @@ const mutate = (bytes: Uint8Array, mutation: Mutation): Uint8Array => {
       return bytes.slice(0, at)
     case "size": {
       // only meaningful on a still-valid packet; elsewhere any aligned word will do
-      const offsets = Result.isSuccess(decodePacket(bytes)) ? sizeWordOffsets(bytes) : [8]
+      const offsets = Result.isSuccess(Decoder.decodePacket(bytes)) ? sizeWordOffsets(bytes) : [8]
       const offset = offsets[mutation.at % offsets.length] ?? 8
       if (offset + 4 > bytes.length) return bytes
       const out = bytes.slice()
@@ -359,7 +349,7 @@ describe("hostile input only ever gives a DecodeError", () => {
       const bytes = mutate(concat(packets.map(encodeOk)), mutation)
       const { packets: framed, error } = frame(chunked(bytes, [chunkSize]))
       for (const one of framed) decodesOrFailsCleanly(one)
-      if (error !== undefined) expect(error).toBeInstanceOf(DecodeError)
+      if (error !== undefined) expect(error).toBeInstanceOf(CodecError.DecodeError)
       expect(framed.reduce((n, one) => n + one.length, 0)).toBeLessThanOrEqual(bytes.length)
     },
     { arbitrary: { runs: 200, size: 4 } }
@@ -371,10 +361,10 @@ describe("hostile input only ever gives a DecodeError", () => {
     view.setUint32(0, Packet.HEADER_MAGIC, true)
     view.setUint32(8, 0xffffffff, true)
     view.setUint32(60, Packet.FOOTER_MAGIC, true)
-    const result = decodePacket(bytes)
+    const result = Decoder.decodePacket(bytes)
     expect(Result.isFailure(result) && result.failure.reason).toBe("PacketSizeMismatch")
     expect(Result.isFailure(result) && result.failure.offset).toBe(8)
-    expect(declaredPacketSize(bytes)).toEqual(Result.succeed(0xffffffff * 4))
+    expect(Framing.declaredPacketSize(bytes)).toEqual(Result.succeed(0xffffffff * 4))
   })
 
   it("a field or param claiming the largest u24 size fails at its size word with an overflow", () => {
@@ -383,8 +373,8 @@ describe("hostile input only ever gives a DecodeError", () => {
     new DataView(field.buffer).setUint32(36, 0xffffff, true)
     const param = bytes.slice()
     new DataView(param.buffer).setUint32(48, 0x00ffffff, true)
-    const fieldResult = decodePacket(field)
-    const paramResult = decodePacket(param)
+    const fieldResult = Decoder.decodePacket(field)
+    const paramResult = Decoder.decodePacket(param)
     expect(Result.isFailure(fieldResult) && fieldResult.failure.reason).toBe("FieldOverflow")
     expect(Result.isFailure(paramResult) && paramResult.failure.reason).toBe("ParamOverflow")
     expect(Result.isFailure(fieldResult) && fieldResult.failure.offset).toBe(36)

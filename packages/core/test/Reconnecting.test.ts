@@ -11,8 +11,9 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
-import { Client, type Connection, Field, Server, Transport } from "../src/index.js"
+import { Client, type Connection, Field, Transport } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
+import { NcpTest } from "../src/testing.js"
 import { echo } from "./harness.js"
 import { capturingLogger, failureOf, type LogLine } from "./util.js"
 
@@ -40,13 +41,13 @@ const refusedSocket: Socket.Socket = Socket.make({
 type Handler = (connection: Connection.Connection, incarnation: number) => Effect.Effect<unknown, unknown>
 
 /**
- * A node that can be stopped and started again on the same address. While up, each connect is
- * served by a real `Server` on the other end of a memory pair; stopping it ends every server
- * end (they close, as a process exiting does); while down, connects are refused.
+ * A node that can be stopped and started again on the same address. While up, each connect
+ * reaches an in-memory server (`NcpTest.make`, one per start); stopping it stops that server,
+ * closing every connection it had (as a process exiting does); while down, connects are refused.
  */
 const restartableNode = (handler?: Handler) =>
   Effect.gen(function* () {
-    let running: Scope.Closeable | undefined
+    let running: { readonly scope: Scope.Closeable; readonly server: NcpTest.InMemoryServer } | undefined
     // by default: echo every field but HANG, which is never answered (only counted)
     const echoButHang = (connection: Connection.Connection) =>
       connection.fields.pipe(
@@ -65,37 +66,34 @@ const restartableNode = (handler?: Handler) =>
       throwing: 0,
       /** While down, accept connections and never answer (a host that hangs) instead of refusing. */
       silent: false,
-      start: Effect.gen(function* () {
-        running = yield* Scope.make()
+      start: Effect.suspend((): Effect.Effect<void> => {
         node.incarnation += 1
+        const incarnation = node.incarnation
+        return Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const server = yield* NcpTest.make({
+            handler: (connection) => serveConnection(connection, incarnation)
+          }).pipe(Scope.provide(scope))
+          running = { scope, server }
+        })
       }),
       stop: Effect.suspend(() => {
-        const scope = running
+        const current = running
         running = undefined
-        return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+        return current === undefined ? Effect.void : Scope.close(current.scope, Exit.void)
       }),
       transport: {
-        connect: () =>
+        connect: (target: Transport.ConnectTarget) =>
           Effect.suspend((): Effect.Effect<Socket.Socket> => {
             node.connects += 1
             if (node.throwing > 0) {
               node.throwing -= 1
               throw new Error("transport bug")
             }
-            const scope = running
-            if (scope === undefined) {
+            if (running === undefined) {
               return node.silent ? Effect.map(MemorySocket.pair(), ([client]) => client) : Effect.succeed(refusedSocket)
             }
-            const incarnation = node.incarnation
-            return MemorySocket.pair().pipe(
-              Effect.tap(([, server]) =>
-                Effect.forkIn(
-                  Server.handleSocket(server, (connection) => serveConnection(connection, incarnation)),
-                  scope
-                )
-              ),
-              Effect.map(([client]) => client)
-            )
+            return running.server.transport.connect(target)
           }),
         hostname: "test-host",
         username: "test-user"
@@ -110,14 +108,14 @@ const withNode = (node: Node) => Effect.provideService(Transport.Transport, node
 
 /** A state as recorded: its tag, attempt, delay and last error's tag, and when it was seen. */
 interface Seen {
-  readonly tag: Client.ClientState["_tag"]
+  readonly tag: Connection.ClientState["_tag"]
   readonly attempt?: number
   readonly delay?: number
   readonly lastError?: string
   readonly at: number
 }
 
-const describeState = (state: Client.ClientState, at: number): Seen => {
+const describeState = (state: Connection.ClientState, at: number): Seen => {
   switch (state._tag) {
     case "Open":
       return { tag: "Open", at }
@@ -137,7 +135,7 @@ const describeState = (state: Client.ClientState, at: number): Seen => {
 }
 
 /** Records every state of `changes` with the (test) time it was seen at. */
-const record = (client: Client.ReconnectingConnection) =>
+const record = (client: Connection.ReconnectingConnection) =>
   Effect.gen(function* () {
     const seen: Array<Seen> = []
     yield* Effect.forkScoped(
@@ -209,7 +207,7 @@ describe("a reconnecting client", () => {
         // exponential from 1 s, unjittered: 1, 2, 4, 8, 16, 32 s
         const client = yield* Client.connectReconnecting({
           host: "node",
-          timeout: 30,
+          timeout: "30 seconds",
           schedule: Schedule.exponential("1 second")
         }).pipe(withNode(node))
         expect((yield* client.state)._tag).toBe("Open")
@@ -316,7 +314,7 @@ describe("a reconnecting client", () => {
         yield* node.start
         const client = yield* Client.connectReconnecting({
           host: "node",
-          timeout: 30,
+          timeout: "30 seconds",
           requestTimeout: "10 seconds",
           waitForConnection: true,
           schedule: Schedule.spaced("1 second")
@@ -365,7 +363,7 @@ describe("a reconnecting client", () => {
       const node = yield* restartableNode()
       const client = yield* Client.connectReconnecting({
         host: "node",
-        timeout: 30,
+        timeout: "30 seconds",
         waitForConnection: true,
         schedule: Schedule.spaced("1 second")
       }).pipe(withNode(node))
@@ -396,7 +394,7 @@ describe("a reconnecting client", () => {
       const node = yield* restartableNode()
       const client = yield* Client.connectReconnecting({
         host: "node",
-        timeout: 30,
+        timeout: "30 seconds",
         schedule: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 2 }))
       }).pipe(withNode(node))
       // built after the first attempt failed
@@ -433,7 +431,7 @@ describe("a reconnecting client", () => {
       yield* node.start
       const client = yield* Client.connectReconnecting({
         host: "node",
-        timeout: 30,
+        timeout: "30 seconds",
         schedule: Schedule.spaced("1 second")
       }).pipe(withNode(node))
       const seen = yield* record(client)
@@ -484,7 +482,7 @@ describe("a reconnecting client", () => {
           return echo(connection)
         })
         yield* node.start
-        const layer = Client.NcpClient.layerReconnecting({ host: "node", timeout: 30 }).pipe(
+        const layer = Client.NcpClient.layerReconnecting({ host: "node", timeout: "30 seconds" }).pipe(
           Layer.provide(Layer.succeed(Transport.Transport, node.transport))
         )
         const { client, link } = yield* Effect.gen(function* () {
@@ -520,7 +518,7 @@ describe("a reconnecting client", () => {
       yield* node.start
       const client = yield* Client.connectReconnecting({
         host: "node",
-        timeout: 30,
+        timeout: "30 seconds",
         schedule: Schedule.spaced("1 second")
       }).pipe(withNode(node))
       const seen = yield* record(client)
@@ -545,7 +543,7 @@ describe("a reconnecting client", () => {
       node.throwing = 2
       const client = yield* Client.connectReconnecting({
         host: "node",
-        timeout: 30,
+        timeout: "30 seconds",
         schedule: Schedule.spaced("1 second")
       }).pipe(withNode(node))
       expect(yield* client.state).toMatchObject({
@@ -567,7 +565,7 @@ describe("a reconnecting client", () => {
   it.effect("the default schedule: jittered exponential from 500 ms, doubling, capped at 30 s", () =>
     Effect.gen(function* () {
       const node = yield* restartableNode()
-      const client = yield* Client.connectReconnecting({ host: "node", timeout: 30 }).pipe(withNode(node))
+      const client = yield* Client.connectReconnecting({ host: "node", timeout: "30 seconds" }).pipe(withNode(node))
       const seen = yield* record(client)
       for (let attempt = 2; attempt <= 12; attempt++) {
         const state = yield* client.state

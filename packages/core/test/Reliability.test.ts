@@ -15,15 +15,8 @@ import * as SocketServer from "effect/socket/SocketServer"
 import { TestClock } from "effect/testing"
 import { Client, type Connection, Field, Server, Transport } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
-import {
-  advanceUntilDone,
-  connectScripted,
-  connectToServer,
-  echo,
-  scriptedClientHandshake,
-  scriptedPeer,
-  serveScripted
-} from "./harness.js"
+import { NcpTest } from "../src/testing.js"
+import { advanceUntilDone, connectScripted, echo, scriptedClientHandshake, scriptedPeer } from "./harness.js"
 import { capturingLogger, failureOf, type LogLine, must } from "./util.js"
 
 /**
@@ -57,6 +50,35 @@ const throwingAfter = (socket: Socket.Socket, writes: number): Socket.Socket => 
   })
 }
 
+/**
+ * `Server.serve` over an in-memory `SocketServer` whose accepted sockets pass through `wrap`
+ * (to make one whose writer throws): raw client sockets from `connect`, real clients through
+ * `transport`. `handled` completes once the server is done with its first connection, every
+ * log line of it written.
+ */
+const serveInMemory = <E>(
+  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
+  wrap: (socket: Socket.Socket) => Socket.Socket = (socket) => socket
+) =>
+  Effect.gen(function* () {
+    const memory = yield* MemorySocket.makeServer()
+    const handled = yield* Deferred.make<void>()
+    const server = SocketServer.SocketServer.of({
+      address: memory.server.address,
+      run: (handle) =>
+        memory.server.run((socket) => Effect.ensuring(handle(wrap(socket)), Deferred.succeed(handled, undefined)))
+    })
+    yield* Effect.forkScoped(
+      Server.serve(handler, { shutdownGrace: 0 }).pipe(Effect.provideService(SocketServer.SocketServer, server))
+    )
+    const transport = Transport.Transport.of({
+      connect: () => memory.connect,
+      hostname: "test-host",
+      username: "test-user"
+    })
+    return { connect: memory.connect, transport, handled: Deferred.await(handled) }
+  })
+
 describe("every fiber accounted for", () => {
   it.effect("a decoding step that throws ends a client's connection: the waiting request fails with the cause", () => {
     const lines: Array<LogLine> = []
@@ -81,16 +103,18 @@ describe("every fiber accounted for", () => {
   it.effect("a decoding step that throws on a server answers LINK ERRO 500 and ends that connection", () => {
     const lines: Array<LogLine> = []
     return Effect.gen(function* () {
-      const { peer, serverFiber } = yield* serveScripted(echo)
+      const { connect, handled } = yield* serveInMemory(echo)
+      const peer = yield* scriptedPeer(yield* connect)
+      yield* scriptedClientHandshake(peer)
       yield* peer.write(explodingChunk())
       const { packet } = yield* peer.readFields
       expect(packet.type).toBe("LINK")
       const erro = must(packet.fields[0])
       expect(erro.name).toBe("ERRO")
       expect(Field.toRecord(erro)).toEqual({ ERRO: "Server error", ERRC: 500 })
-      yield* Fiber.join(serverFiber)
+      yield* handled
       expect(errorLines(lines)).toHaveLength(1)
-      expect(must(errorLines(lines)[0]).annotations).toMatchObject({ ncp: "ConnectionDefect", remote: "scripted" })
+      expect(must(errorLines(lines)[0]).annotations).toMatchObject({ ncp: "ConnectionDefect", node: "scripted" })
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
   })
 
@@ -100,10 +124,13 @@ describe("every fiber accounted for", () => {
       throw new Error("handler bug")
     }
     return Effect.gen(function* () {
-      const { connection, serverFiber } = yield* connectToServer(throwing)
+      const { transport, handled } = yield* serveInMemory(throwing)
+      const connection = yield* Client.connect({ host: "node", timeout: "30 seconds" }).pipe(
+        Effect.provideService(Transport.Transport, transport)
+      )
       const closed = yield* connection.closed
       expect(closed).toMatchObject({ _tag: "CommandError", packetType: "LINK", fieldName: "ERRO", code: 500 })
-      yield* Fiber.join(serverFiber)
+      yield* handled
       expect(lines.filter((line) => line.annotations.ncp === "HandlerFailed")).toHaveLength(1)
       expect(lines.some((line) => line.message.includes("before the handshake"))).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))
@@ -111,7 +138,7 @@ describe("every fiber accounted for", () => {
 
   it.effect("a handler whose Effect dies gets LINK ERRO 500", () =>
     Effect.gen(function* () {
-      const { connection } = yield* connectToServer(() => Effect.die(new Error("handler bug")))
+      const connection = yield* NcpTest.connect({ handler: () => Effect.die(new Error("handler bug")) })
       expect(yield* connection.closed).toMatchObject({ _tag: "CommandError", code: 500 })
     }).pipe(Effect.scoped, Effect.provide(capturingLogger([])))
   )
@@ -131,7 +158,7 @@ describe("every fiber accounted for", () => {
         username: "test-user"
       })
       const connecting = yield* Effect.forkChild(
-        Client.connect({ host: "node", timeout: 30 }).pipe(Effect.provide(transport))
+        Client.connect({ host: "node", timeout: "30 seconds" }).pipe(Effect.provide(transport))
       )
       yield* Effect.yieldNow
       const peer = yield* scriptedPeer(must(ends[0]))
@@ -153,9 +180,6 @@ describe("every fiber accounted for", () => {
     () => {
       const lines: Array<LogLine> = []
       return Effect.gen(function* () {
-        const [clientEnd, serverEnd] = yield* MemorySocket.pair()
-        // The server's writer throws from its fourth write on: after HELO, SCAR and SCON.
-        const throwing = throwingAfter(serverEnd, 3)
         const seen = Deferred.makeUnsafe<{ readonly write: unknown; readonly closed: unknown }>()
         const handler = (connection: Connection.Connection) =>
           Effect.gen(function* () {
@@ -165,14 +189,15 @@ describe("every fiber accounted for", () => {
             const closed = yield* connection.closed
             yield* Deferred.succeed(seen, { write, closed })
           })
-        const serverFiber = yield* Effect.forkChild(Server.handleSocket(throwing, handler))
-        const peer = yield* scriptedPeer(clientEnd)
+        // The server's writer throws from its fourth write on: after HELO, SCAR and SCON.
+        const { connect, handled } = yield* serveInMemory(handler, (socket) => throwingAfter(socket, 3))
+        const peer = yield* scriptedPeer(yield* connect)
         yield* scriptedClientHandshake(peer)
         yield* peer.send("DSPC", "SWEP", 3, { N: 0 })
         const { write, closed } = yield* Deferred.await(seen)
         expect(closed).toMatchObject({ _tag: "ConnectionDefect" })
         expect(write).toBe(closed)
-        yield* Fiber.join(serverFiber)
+        yield* handled
         expect(errorLines(lines)).toHaveLength(1)
         expect(must(errorLines(lines)[0]).annotations).toMatchObject({ ncp: "ConnectionDefect" })
       }).pipe(Effect.scoped, Effect.provide(capturingLogger(lines)))

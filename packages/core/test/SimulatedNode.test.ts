@@ -1,39 +1,19 @@
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import type * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
-import {
-  Client,
-  DecodeError,
-  decodePacketOrThrow,
-  Field,
-  Framing,
-  NcpCommand,
-  Server,
-  Transport
-} from "../src/index.js"
-import * as MemorySocket from "../src/MemorySocket.js"
+import { Client, CodecError, CommandClient, Decoder, Field, Framing, SweepLevel } from "../src/index.js"
 import * as SimulatedNode from "../src/SimulatedNode.js"
+import { NcpTest, SimulatedSignal } from "../src/testing.js"
 import { must } from "./util.js"
 
-// The simulated node's handler behind a real Server over an in-memory socket pair, and a real
-// client: the whole protocol, no network, TestClock time.
+// The simulated node's handler behind a real Server over in-memory sockets (NcpTest's), and a
+// real client: the whole protocol, no network, TestClock time.
 
 /** A Transport whose every connection is served by the simulated node. */
-const simulatedTransport = Layer.succeed(Transport.Transport)({
-  connect: () =>
-    Effect.flatMap(MemorySocket.pair(), ([client, server]) =>
-      Effect.as(
-        Effect.forkDetach(Server.handleSocket(server, SimulatedNode.handler, { hello: SimulatedNode.hello })),
-        client as Socket.Socket
-      )
-    ),
-  hostname: "test-host",
-  username: "test-user"
-})
+const simulatedTransport = NcpTest.layerServer()
 
 const connect = (options: Partial<Client.ClientOptions> = {}) =>
   Client.connect({ host: "simulated", port: 9999, ...options })
@@ -41,17 +21,17 @@ const connect = (options: Partial<Client.ClientOptions> = {}) =>
 describe("SimulatedNode.handler", () => {
   it.effect("greets with LINK HELO carrying NCPV, SEID and MACA", () =>
     Effect.gen(function* () {
-      const [client, server] = yield* MemorySocket.pair()
-      yield* Effect.forkScoped(Server.handleSocket(server, SimulatedNode.handler, { hello: SimulatedNode.hello }))
+      const server = yield* NcpTest.make()
+      const client = yield* server.connectSocket
       const reader = yield* client.reader
       const framer = new Framing.PacketFramer()
-      let packet: Uint8Array | DecodeError | undefined
+      let packet: Uint8Array | CodecError.DecodeError | undefined
       while ((packet = framer.next()) === undefined) {
         for (const chunk of yield* reader.pull)
           framer.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
       }
-      assert(!(packet instanceof DecodeError))
-      const hello = decodePacketOrThrow(packet).packet
+      assert(!(packet instanceof CodecError.DecodeError))
+      const hello = Decoder.decodePacketOrThrow(packet).packet
       expect(hello.type).toBe("LINK")
       const field = hello.fields[0]
       assert(field !== undefined)
@@ -79,7 +59,7 @@ describe("SimulatedNode.handler", () => {
       assert(PDAT instanceof Uint8Array)
       expect(PDAT.length).toBe(256)
       // Noise around -110 dBm and at least one carrier well above it.
-      const dbm = Array.from(PDAT, SimulatedNode.sweepLevelToDbm)
+      const dbm = Array.from(PDAT, SweepLevel.toDbm)
       expect(Math.max(...dbm)).toBeGreaterThan(-80)
       expect(dbm.filter((level) => level < -100).length).toBeGreaterThan(128)
     }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
@@ -140,21 +120,25 @@ describe("SimulatedNode.handler", () => {
   it.effect("its catalog gives typed calls: Sweep, Time and Status", () =>
     Effect.gen(function* () {
       const connection = yield* connect()
-      const sweep = yield* NcpCommand.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500, BINS: 250 })
+      const sweep = yield* CommandClient.call(connection, SimulatedNode.Sweep, { FSTA: 400, FSTP: 500, BINS: 250 })
       expect([sweep.FSTA, sweep.FSTP, sweep.BINS, sweep.PDAT.length]).toEqual([400, 500, 250, 252])
       expect(sweep.PDAT.subarray(0, 250)).toEqual(
-        SimulatedNode.sweepSpectrum({ startHz: 400e6, stopHz: 500e6, bins: 250, seed: sweepSeed(400, 500) })
+        SimulatedSignal.sweepSpectrum({ startHz: 400e6, stopHz: 500e6, bins: 250, seed: sweepSeed(400, 500) })
       )
-      const capture = yield* NcpCommand.call(connection, SimulatedNode.Time, { NSMP: 100, SRAT: 2_000_000 })
+      const capture = yield* CommandClient.call(connection, SimulatedNode.Time, { NSMP: 100, SRAT: 2_000_000 })
       expect([capture.FCTR, capture.SRAT, capture.NSMP, capture.DATA.length]).toEqual([2400, 2_000_000, 100, 200])
-      const status = yield* NcpCommand.call(connection, SimulatedNode.Status)
+      const status = yield* CommandClient.call(connection, SimulatedNode.Status)
       expect(status).toEqual({ STAT: "OK", SEID: SimulatedNode.SERIAL, UPTM: 0, TEMP: 41.5 })
+      const first = yield* Deferred.make<void>()
       const three = yield* Effect.forkChild(
-        NcpCommand.stream(connection, SimulatedNode.Sweep, { FSTA: 1, FSTP: 2, BINS: 4, REPT: 3 }).pipe(
+        CommandClient.stream(connection, SimulatedNode.Sweep, { FSTA: 1, FSTP: 2, BINS: 4, REPT: 3 }).pipe(
+          Stream.tap(() => Deferred.succeed(first, undefined)),
           Stream.take(3),
           Stream.runCollect
         )
       )
+      // the node repeats from its first reply on: time moves once it is here
+      yield* Deferred.await(first)
       yield* TestClock.adjust(SimulatedNode.REPEAT_INTERVAL_MILLIS * 3)
       expect((yield* Fiber.join(three)).map((reply) => reply.BINS)).toEqual([4, 4, 4])
     }).pipe(Effect.scoped, Effect.provide(simulatedTransport))
@@ -188,10 +172,10 @@ describe("SimulatedNode.handler", () => {
 
   it.effect("generated in slices that yield, captures and sweeps are the same as in one piece", () =>
     Effect.gen(function* () {
-      const iq = { samples: 3 * SimulatedNode.GENERATION_SLICE_SAMPLES + 5, toneHz: 1234, seed: 9 }
-      expect(yield* SimulatedNode.iqCaptureEffect(iq)).toEqual(SimulatedNode.iqCapture(iq))
-      const sweep = { startHz: 1e6, stopHz: 2e6, bins: 2 * SimulatedNode.GENERATION_SLICE_BINS + 3, seed: 4 }
-      expect(yield* SimulatedNode.sweepSpectrumEffect(sweep)).toEqual(SimulatedNode.sweepSpectrum(sweep))
+      const iq = { samples: 3 * SimulatedSignal.GENERATION_SLICE_SAMPLES + 5, toneHz: 1234, seed: 9 }
+      expect(yield* SimulatedSignal.iqCaptureEffect(iq)).toEqual(SimulatedSignal.iqCapture(iq))
+      const sweep = { startHz: 1e6, stopHz: 2e6, bins: 2 * SimulatedSignal.GENERATION_SLICE_BINS + 3, seed: 4 }
+      expect(yield* SimulatedSignal.sweepSpectrumEffect(sweep)).toEqual(SimulatedSignal.sweepSpectrum(sweep))
     })
   )
 
@@ -213,7 +197,7 @@ describe("SimulatedNode.handler", () => {
         )
       )
       // ... and the other connection's STAT is answered while it is.
-      yield* NcpCommand.call(other, SimulatedNode.Status)
+      yield* CommandClient.call(other, SimulatedNode.Status)
       order.push("status")
       expect(order).toEqual(["status"])
     }).pipe(Effect.scoped, Effect.provide(simulatedTransport))

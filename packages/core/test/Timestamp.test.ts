@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Hex from "effect/encoding/Hex"
 import * as Result from "effect/Result"
-import { decodePacket, encodePacket, Json, Timestamp } from "../src/index.js"
+import { Decoder, Encoder, Json, Timestamp } from "../src/index.js"
 import codec from "./fixtures/codec.json" with { type: "json" }
 import { hexOf, must } from "./util.js"
 
@@ -9,7 +10,7 @@ const SECONDS = 1_715_949_045
 
 const packetWith = (nanos: number) =>
   Result.getOrThrow(
-    encodePacket({
+    Encoder.encodePacket({
       type: "DSPC",
       id: 3,
       timestamp: { seconds: SECONDS, nanos },
@@ -36,13 +37,13 @@ describe("timestamps with a nanoseconds word of 10^9 or more", () => {
   for (const { nanos, instant, normalized } of outOfRange) {
     it(`${nanos}: decodes with a NanosOutOfRange warning, keeping both words, and re-encodes to the same bytes`, () => {
       const bytes = packetWith(nanos)
-      const { packet, warnings, warningCount } = Result.getOrThrow(decodePacket(bytes, { baseOffset: 10 }))
+      const { packet, warnings, warningCount } = Result.getOrThrow(Decoder.decodePacket(bytes, { baseOffset: 10 }))
       expect(packet.timestamp).toEqual({ seconds: SECONDS, nanos })
       expect(warningCount).toBe(1)
       const warning = must(warnings[0])
       expect([warning.kind, warning.offset, warning.packetType]).toEqual(["NanosOutOfRange", 34, "DSPC"])
       expect(warning.message).toContain(String(nanos))
-      expect(hexOf(Result.getOrThrow(encodePacket(packet)))).toBe(hexOf(bytes))
+      expect(hexOf(Result.getOrThrow(Encoder.encodePacket(packet)))).toBe(hexOf(bytes))
     })
 
     it(`${nanos}: prints the instant the words denote, which parses back to that instant`, () => {
@@ -56,12 +57,12 @@ describe("timestamps with a nanoseconds word of 10^9 or more", () => {
 
     it(`${nanos}: decode, JSON text, toPacket and encode give the same bytes`, () => {
       const bytes = packetWith(nanos)
-      const { packet } = Result.getOrThrow(decodePacket(bytes))
+      const { packet } = Result.getOrThrow(Decoder.decodePacket(bytes))
       const json = JSON.parse(JSON.stringify(Json.fromPacket(packet)))
       expect(json.timestamp).toBe(`${instant}[_ncp-nanos=${nanos}]`)
       const parsed = Result.getOrThrow(Json.toPacket(json))
       expect(parsed.timestamp).toEqual({ seconds: SECONDS, nanos })
-      expect(hexOf(Result.getOrThrow(encodePacket(parsed)))).toBe(hexOf(bytes))
+      expect(hexOf(Result.getOrThrow(Encoder.encodePacket(parsed)))).toBe(hexOf(bytes))
     })
   }
 
@@ -69,14 +70,14 @@ describe("timestamps with a nanoseconds word of 10^9 or more", () => {
     expect(Timestamp.toIsoString(Timestamp.make(SECONDS, 999_999_999))).toBe("2024-05-17T12:30:45.999999999+00:00")
     expect(Timestamp.toIsoString(Timestamp.make(SECONDS, 123_456_000))).toBe("2024-05-17T12:30:45.123456+00:00")
     expect(Timestamp.toIsoString(Timestamp.make(SECONDS))).toBe("2024-05-17T12:30:45+00:00")
-    const { packet, warningCount } = Result.getOrThrow(decodePacket(packetWith(999_999_999)))
+    const { packet, warningCount } = Result.getOrThrow(Decoder.decodePacket(packetWith(999_999_999)))
     expect(warningCount).toBe(0)
     expect(Json.fromPacket(packet).timestamp).toBe("2024-05-17T12:30:45.999999999+00:00")
     for (const vector of codec.packets) expect(vector.decoded.timestamp).not.toContain("[")
   })
 
   it("toPacket refuses a nanoseconds tag that does not fit the time before it", () => {
-    const { packet } = Result.getOrThrow(decodePacket(packetWith(1_500_000_000)))
+    const { packet } = Result.getOrThrow(Decoder.decodePacket(packetWith(1_500_000_000)))
     const json = Json.fromPacket(packet)
     const refuse = (timestamp: string) => {
       const result = Json.toPacket({ ...json, timestamp })
@@ -94,17 +95,21 @@ describe("timestamps with a nanoseconds word of 10^9 or more", () => {
   })
 })
 
-describe("Json hex helpers", () => {
-  it("toHex and fromHex round-trip any bytes, a Buffer's too, in any case", () => {
+// The JSON form's hex (raw values, unknown values, info) is effect/encoding's Hex: these are the
+// properties it relies on.
+describe("the JSON form's hex (effect/encoding/Hex)", () => {
+  const fromHex = (hex: string) => Result.getOrUndefined(Hex.decode(hex))
+
+  it("encode and decode round-trip any bytes, a Buffer's too, in any case", () => {
     const bytes = Uint8Array.from({ length: 256 }, (_, i) => i)
-    const hex = Json.toHex(Buffer.from(bytes))
+    const hex = Hex.encode(Buffer.from(bytes))
     expect(hex).toBe(Buffer.from(bytes).toString("hex"))
-    expect(Json.fromHex(hex)).toEqual(bytes)
-    expect(Json.fromHex(hex.toUpperCase())).toEqual(bytes)
-    expect(Json.fromHex("")).toEqual(new Uint8Array(0))
+    expect(fromHex(hex)).toEqual(bytes)
+    expect(fromHex(hex.toUpperCase())).toEqual(bytes)
+    expect(fromHex("")).toEqual(new Uint8Array(0))
   })
 
-  it("fromHex gives undefined for text that is not hex", () => {
-    for (const text of ["0", "abc", "zz", "0g", "é0", " 00", "00 "]) expect(Json.fromHex(text), text).toBeUndefined()
+  it("decode fails for text that is not hex", () => {
+    for (const text of ["0", "abc", "zz", "0g", "é0", " 00", "00 "]) expect(fromHex(text), text).toBeUndefined()
   })
 })

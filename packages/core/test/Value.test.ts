@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
-import { EncodeError, encodePacket, type Packet, Value } from "../src/index.js"
+import { CodecError, Encoder, type Packet, Value } from "../src/index.js"
 
 describe("Value.fromInputOrReason: the documented defaults", () => {
   const nodeBuffer = Buffer.from([1, 2])
@@ -73,10 +73,10 @@ describe("Value.fromInputOrReason: the documented defaults", () => {
   }
 })
 
-const refusal = (packet: Packet.PacketInput): EncodeError => {
-  const result = encodePacket(packet)
+const refusal = (packet: Packet.PacketInput): CodecError.EncodeError => {
+  const result = Encoder.encodePacket(packet)
   if (Result.isSuccess(result)) throw new Error("expected encodePacket to refuse the packet")
-  expect(result.failure).toBeInstanceOf(EncodeError)
+  expect(result.failure).toBeInstanceOf(CodecError.EncodeError)
   return result.failure
 }
 
@@ -178,7 +178,7 @@ describe("encodePacket refuses what the wire cannot hold", () => {
 
   it("encodes again after a refusal (no state left from the failed packet)", () => {
     refusal(withParam(Value.u32(-1)))
-    const result = encodePacket(withParam(7))
+    const result = Encoder.encodePacket(withParam(7))
     expect(Result.isSuccess(result)).toBe(true)
   })
 })

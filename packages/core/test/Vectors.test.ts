@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
-import { decodePacket, encodePacket, Field, Json, Value } from "../src/index.js"
+import { Decoder, Encoder, Field, Json, Value } from "../src/index.js"
 import codec from "./fixtures/codec.json" with { type: "json" }
 import { bytesOf, hexOf, must } from "./util.js"
 
@@ -8,13 +8,13 @@ import { bytesOf, hexOf, must } from "./util.js"
 const withoutChecksum = (hex: string) => hex.slice(0, hex.length - 16) + hex.slice(hex.length - 8)
 
 const decodeOk = (hex: string) => {
-  const result = decodePacket(bytesOf(hex))
+  const result = Decoder.decodePacket(bytesOf(hex))
   if (Result.isFailure(result)) throw new Error(`decode failed: ${result.failure.message}`)
   return result.success
 }
 
-const encodeOk = (packet: Parameters<typeof encodePacket>[0]) => {
-  const result = encodePacket(packet)
+const encodeOk = (packet: Parameters<typeof Encoder.encodePacket>[0]) => {
+  const result = Encoder.encodePacket(packet)
   if (Result.isFailure(result)) throw new Error(`encode failed: ${result.failure.message}`)
   return result.success
 }
@@ -110,7 +110,7 @@ describe("codec vectors: malformed", () => {
   })
   for (const vector of codec.malformed) {
     it(`${vector.name}: refused with ${expectedReason[vector.name]}`, () => {
-      const result = decodePacket(bytesOf(vector.hex))
+      const result = Decoder.decodePacket(bytesOf(vector.hex))
       expect(Result.isFailure(result)).toBe(true)
       if (Result.isFailure(result)) {
         expect(result.failure._tag).toBe("DecodeError")

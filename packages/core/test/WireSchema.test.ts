@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaParser from "effect/SchemaParser"
-import { decodePacket, encodePacket, Field, Value } from "../src/index.js"
+import { Decoder, Encoder, Field, Value } from "../src/index.js"
 import * as WireSchema from "../src/WireSchema.js"
 
 const encode = <S extends Schema.Codec<unknown, Value.Value>>(schema: S, value: S["Type"]) =>
@@ -21,9 +21,9 @@ const encoded = <S extends Schema.Codec<unknown, Value.Value>>(schema: S, value:
 /** The value a param comes back as from the wire: encoded in a packet and decoded again. */
 const throughTheWire = (value: Value.Value): Value.Value => {
   const bytes = Result.getOrThrow(
-    encodePacket({ type: "TEST", fields: [{ name: "T", id: 1, params: [["X", value]] }] })
+    Encoder.encodePacket({ type: "TEST", fields: [{ name: "T", id: 1, params: [["X", value]] }] })
   )
-  const field = Result.getOrThrow(decodePacket(bytes)).packet.fields[0]
+  const field = Result.getOrThrow(Decoder.decodePacket(bytes)).packet.fields[0]
   assert(field !== undefined)
   const got = Field.getValue(field, "X")
   assert(got !== undefined)

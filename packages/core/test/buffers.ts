@@ -1,5 +1,5 @@
 import { expect } from "@effect/vitest"
-import type { Decoded, Value } from "../src/index.js"
+import type { Decoder, Value } from "../src/index.js"
 
 /**
  * The bytes in a Node `Buffer` starting `offset` bytes into a larger buffer of its own, as a
@@ -54,7 +54,10 @@ const expectedClass = (value: Value.Value): ArrayClass | undefined => classOf[va
  * `Uint8Array` or the typed array of its type (not a `Buffer`), and, when `input` is given
  * with `copy`, that none shares memory with it.
  */
-export const expectPlain = (decoded: Decoded, input?: { readonly bytes: Uint8Array; readonly copy: boolean }) => {
+export const expectPlain = (
+  decoded: Decoder.Decoded,
+  input?: { readonly bytes: Uint8Array; readonly copy: boolean }
+) => {
   const { packet } = decoded
   expect(Object.getPrototypeOf(packet.info)).toBe(Uint8Array.prototype)
   if (input?.copy === true) expect(packet.info.buffer).not.toBe(input.bytes.buffer)

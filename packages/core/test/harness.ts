@@ -1,6 +1,8 @@
 /**
- * The in-memory test harness of connection tests: a client over a `MemorySocket` pair, talking
- * to a real `Server` or to a peer the test drives packet by packet, all under `TestClock`.
+ * Scripted peers: what the public test kit (`NcpTest`, `MemorySocket`) leaves to the tests that
+ * need it, a peer the test drives byte by byte, as a node (handshake included, for testing the
+ * client) or as a client of an in-memory server (for testing the server), all under
+ * `TestClock`. A real client and a real server come from `NcpTest`.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,21 +12,15 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Socket from "effect/socket/Socket"
 import { TestClock } from "effect/testing"
-import {
-  Client,
-  type Connection,
-  DecodeError,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  type Field,
-  Framing,
-  Server,
-  Transport
-} from "../src/index.js"
+import { Client, CodecError, type Connection, Decoder, Encoder, type Field, Framing, Transport } from "../src/index.js"
 import * as MemorySocket from "../src/MemorySocket.js"
+import type * as NcpTest from "../src/NcpTest.js"
 import { must } from "./util.js"
 
-/** A Transport whose `connect` hands out the client end of a fresh pair, and keeps the server end. */
+/**
+ * A Transport to a scripted node: `connect` hands out the client end of a fresh pair, and keeps
+ * the node's end in `ends` for the test to drive (with {@link scriptedPeer}).
+ */
 export const memoryTransport = (ends: Array<MemorySocket.MemorySocket>) =>
   Layer.effect(
     Transport.Transport,
@@ -49,8 +45,8 @@ export const scriptedPeer = (socket: Socket.Socket) =>
     const read = Effect.gen(function* () {
       for (;;) {
         const next = framer.next()
-        if (next instanceof DecodeError) return yield* Effect.die(next)
-        if (next !== undefined) return { bytes: next, packet: decodePacketOrThrow(next).packet }
+        if (next instanceof CodecError.DecodeError) return yield* Effect.die(next)
+        if (next !== undefined) return { bytes: next, packet: Decoder.decodePacketOrThrow(next).packet }
         const chunks = yield* reader.pull
         for (const chunk of chunks) framer.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
       }
@@ -64,10 +60,21 @@ export const scriptedPeer = (socket: Socket.Socket) =>
     })
     const write = (bytes: Uint8Array) => writer.write(bytes)
     const send = (type: string, name: string, id: number, params: Field.ParamsInput = {}) =>
-      write(encodePacketOrThrow({ type, id: 1, timestamp: { seconds: 0, nanos: 0 }, fields: [{ name, id, params }] }))
+      write(
+        Encoder.encodePacketOrThrow({
+          type,
+          id: 1,
+          timestamp: { seconds: 0, nanos: 0 },
+          fields: [{ name, id, params }]
+        })
+      )
     /** Closes the peer's sending direction: a graceful close, as TCP's FIN. */
     const closeWrite = Scope.close(writerScope, Exit.void)
-    return { read, readFields, write, send, framer, closeWrite }
+    /** Reads, and drops, whatever comes until the other end closes the connection. */
+    const untilClosed = Effect.gen(function* () {
+      for (;;) if (Exit.isFailure(yield* Effect.exit(reader.pull))) return
+    })
+    return { read, readFields, write, send, framer, closeWrite, untilClosed }
   })
 
 /** The server half of a handshake, scripted: HELO, read CCRE, SCAR with `agree`, read CARE, SCON. */
@@ -94,12 +101,13 @@ export const advanceUntilDone = <A, E>(fiber: Fiber.Fiber<A, E>, stepMillis = 10
     return yield* Fiber.await(fiber)
   })
 
+/** A real client connected to a scripted node, which agreed `agree` in its SCAR; the node's end is `peer`. */
 export const connectScripted = (options: Partial<Client.ClientOptions> = {}, agree?: Field.ParamsInput) =>
   Effect.gen(function* () {
     const ends: Array<MemorySocket.MemorySocket> = []
     const transport = memoryTransport(ends)
     const connecting = yield* Effect.forkChild(
-      Client.connect({ host: "node", timeout: 30, ...options }).pipe(Effect.provide(transport))
+      Client.connect({ host: "node", timeout: "30 seconds", ...options }).pipe(Effect.provide(transport))
     )
     yield* Effect.yieldNow
     const peer = yield* scriptedPeer(must(ends[0], "server end"))
@@ -108,33 +116,7 @@ export const connectScripted = (options: Partial<Client.ClientOptions> = {}, agr
     return { connection, peer, ccre, care }
   })
 
-/** A client connected to a real `Server` over an in-memory pair. */
-export const connectToServer = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  clientOptions: Partial<Client.ClientOptions> = {},
-  serverOptions: Server.ServerOptions = {}
-) =>
-  Effect.gen(function* () {
-    const ends: Array<MemorySocket.MemorySocket> = []
-    const transport = memoryTransport(ends)
-    const connecting = yield* Effect.forkChild(
-      Client.connect({ host: "node", timeout: 30, ...clientOptions }).pipe(Effect.provide(transport))
-    )
-    yield* Effect.yieldNow
-    const serverFiber = yield* Effect.forkChild(
-      Server.handleSocket(must(ends[0], "server end"), handler, serverOptions)
-    )
-    const connection = yield* Fiber.join(connecting)
-    return { connection, serverFiber }
-  })
-
-/** The client's connection alone, of {@link connectToServer}. */
-export const connectClient = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  clientOptions: Partial<Client.ClientOptions> = {},
-  serverOptions: Server.ServerOptions = {}
-) => Effect.map(connectToServer(handler, clientOptions, serverOptions), ({ connection }) => connection)
-
+/** A handler answering every field with its own params. */
 export const echo = (connection: Connection.Connection) =>
   connection.fields.pipe(Stream.runForEach((field) => field.reply(field.params)))
 
@@ -154,16 +136,13 @@ export const scriptedClientHandshake = (peer: Effect.Success<ReturnType<typeof s
     return { hello, scar, scon }
   })
 
-/** A real `Server` on one end of an in-memory pair, and a peer the test drives as its client. */
-export const serveScripted = <E>(
-  handler: (connection: Connection.Connection) => Effect.Effect<unknown, E>,
-  options: Server.ServerOptions = {},
-  timeout = 30
-) =>
+/**
+ * A raw connection to an in-memory server (`NcpTest.make`), driven by the test as a client
+ * that has done the handshake, asking for `timeout`.
+ */
+export const connectScriptedClient = (server: NcpTest.InMemoryServer, timeout = 30) =>
   Effect.gen(function* () {
-    const [clientEnd, serverEnd] = yield* MemorySocket.pair()
-    const serverFiber = yield* Effect.forkChild(Server.handleSocket(serverEnd, handler, options))
-    const peer = yield* scriptedPeer(clientEnd)
+    const peer = yield* scriptedPeer(yield* server.connectSocket)
     yield* scriptedClientHandshake(peer, timeout)
-    return { peer, serverFiber }
+    return peer
   })

@@ -21,6 +21,24 @@
  * - `stat-flood`: `STAT` commands pipelined as fast as the socket takes them, replies read
  *   and dropped.
  *
+ * The attacks of issue 23 ("No client takes the server from the others"):
+ *
+ * - `slot-hold`: one address (127.0.0.1) opens `attackers` connections (2,000 by default)
+ *   before the honest clients connect; those the server greets complete the handshake with
+ *   `LINK=0` and then send nothing, holding their slot; the rest are refused (503). The
+ *   honest clients, each from an address of its own, connect while the slots are held.
+ * - `slow-readers-16mib`: `DSPC TIME NSMP=4194304` (16 MiB captures) pipelined 4 times to the
+ *   simulated node on each connection, whose replies are read at `slowReadBytesPerSecond`
+ *   (16 kB/s) each.
+ * - `tiny-segments`: a header declaring a packet of 1 MiB (at most the packet limit), then its
+ *   body, in 4-byte writes, each after the previous one was handed to the kernel (one TCP
+ *   segment each, Nagle off), for as long as the phase lasts.
+ * - `keepalive-flood`: keep-alives back to back, 1,000 per write, as fast as the socket takes
+ *   them; what comes back is dropped.
+ * - `connect-burst`: at once, `attackers` connections (3,000 by default) from
+ *   `burstAddresses` addresses (127.3.0.x); each waits for its greeting (HELO or 503) and
+ *   closes. Nothing is opened before the attack starts.
+ *
  * Every hostile client runs until its process is killed at the end of the phase. Except where
  * said, hostile clients read and drop whatever the server sends. `load.ts` forks
  * this as `load.mjs attacker` and drives it over IPC: `prepare` (connect and handshake every
@@ -28,6 +46,7 @@
  * in the kernel's hands), then `stats`; it is killed at the end of the phase.
  */
 import type * as Net from "node:net"
+import * as Addresses from "./addresses.js"
 import * as Raw from "./raw.js"
 
 /** The attacks, in the order the benchmark runs them. */
@@ -38,7 +57,12 @@ export const ATTACKS = [
   "empty-params",
   "warning-storm",
   "partial-packets",
-  "expensive-commands"
+  "expensive-commands",
+  "slot-hold",
+  "slow-readers-16mib",
+  "tiny-segments",
+  "keepalive-flood",
+  "connect-burst"
 ] as const
 
 /** Floods for the STAT latency line: one client floods while another asks `STAT`. */
@@ -72,6 +96,10 @@ export type AttackerCommand =
       readonly maxPacketBytes: number
       readonly expensiveCommands: number
       readonly dripMillis: number
+      /** `slow-readers-16mib`: what each connection reads per second. */
+      readonly slowReadBytesPerSecond: number
+      /** `connect-burst`: how many source addresses the connections come from. */
+      readonly burstAddresses: number
     }
   | { readonly type: "go" }
   | { readonly type: "stats" }
@@ -99,7 +127,22 @@ export type AttackerMessage =
       /** Attackers whose connection the server has closed. */
       readonly dropped: number
       readonly firstDropReason: string | undefined
+      /** Write calls made since the attack began (`tiny-segments`: one per segment). */
+      readonly writes: number
+      /** Bytes the attackers read (`slow-readers-16mib`). */
+      readonly bytesRead: number
+      /** How the server greeted new connections (`slot-hold`, `connect-burst`). */
+      readonly greetings: Greetings
     }
+
+/** How a server greeted new connections: with HELO, with `LINK ERRO 503`, or not at all. */
+export interface Greetings {
+  helo: number
+  busy: number
+  /** Connections that failed or closed before any greeting. */
+  failed: number
+  firstFailure: string | undefined
+}
 
 // --- packets built byte by byte ---
 
@@ -253,6 +296,9 @@ const statCommands = (first: number, count: number): Uint8Array =>
 interface Counters {
   /** Packets (or requests) written whole. */
   packetsSent: number
+  writes: number
+  bytesRead: number
+  readonly greetings: Greetings
 }
 
 type Prepare = Extract<AttackerCommand, { type: "prepare" }>
@@ -265,6 +311,109 @@ type Prepare = Extract<AttackerCommand, { type: "prepare" }>
 type Run = (socket: Net.Socket, counters: Counters, delivered: () => void) => Promise<void>
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** How an attack's connections are opened when the attackers prepare (default: a full handshake). */
+type Open = (port: number, index: number, counters: Counters) => Promise<Raw.RawPeer>
+
+/** Opens a connection and completes the client's handshake, from 127.0.0.1. */
+const openHandshake: Open = (port) => Raw.connectRaw(port, { hostname: "attacker" })
+
+/** The first packet a fresh connection gets: HELO, `LINK ERRO 503`, or nothing before it closes. */
+const greeting = (peer: Raw.RawPeer, ms: number): Promise<"helo" | "busy" | Error> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(new Error(`no greeting within ${ms} ms`)), ms)
+    const done = (verdict: "helo" | "busy" | Error) => {
+      clearTimeout(timer)
+      peer.onPacket = () => {}
+      resolve(verdict)
+    }
+    peer.onPacket = (packet) => {
+      if (packet.type !== "LINK") return
+      if (packet.fields.some((field) => field.name === "HELO")) done("helo")
+      else if (packet.fields.some((field) => field.name === "ERRO" && Raw.paramOf(field, "ERRC") === 503)) done("busy")
+    }
+    peer.onClose((reason) => done(reason))
+  })
+
+/** Counts a greeting; `true` for HELO. */
+const countGreeting = (greetings: Greetings, verdict: "helo" | "busy" | Error): boolean => {
+  if (verdict === "helo") greetings.helo++
+  else if (verdict === "busy") greetings.busy++
+  else {
+    greetings.failed++
+    greetings.firstFailure ??= verdict.message
+  }
+  return verdict === "helo"
+}
+
+/** The client's handshake after HELO: CCRE (with `LINK=timeout`), SCAR, CARE, SCON. */
+const linkAfterHelo = async (peer: Raw.RawPeer, timeout: number): Promise<void> => {
+  const scar = peer.waitField("LINK", "SCAR", 10_000)
+  await peer.send({
+    type: "LINK",
+    fields: [
+      {
+        name: "CCRE",
+        id: 1,
+        params: [
+          { name: "CIW", value: Raw.str("attacker") },
+          { name: "CUSR", value: Raw.str("bench") },
+          { name: "CDOM", value: Raw.str("") },
+          { name: "LINK", value: Raw.i32(timeout) }
+        ]
+      }
+    ]
+  })
+  await scar
+  const scon = peer.waitField("LINK", "SCON", 10_000)
+  await peer.send({
+    type: "LINK",
+    fields: [{ name: "CARE", id: 2, params: [{ name: "CAR", value: Raw.str("attacker") }] }]
+  })
+  await scon
+}
+
+/** Writes `bytes` and resolves once Node has handed them to the kernel (the write's callback). */
+const writeThrough = (socket: Net.Socket, bytes: Uint8Array): Promise<void> =>
+  new Promise((resolve) => {
+    if (socket.destroyed) return resolve()
+    socket.write(bytes, () => resolve())
+  })
+
+/**
+ * Reads `bytesPerSecond` from the socket, a tenth of it every 100 ms, with the stream paused
+ * in between: Node holds at most its buffer's worth (16 KiB) beyond what was read, so the rest
+ * waits in the kernel and the server's socket, as with a slow link. Counts what it read, and
+ * calls `onRead` with this connection's total after each read.
+ */
+const readSlowly = (
+  socket: Net.Socket,
+  bytesPerSecond: number,
+  counters: Counters,
+  onRead: (total: number) => void
+): void => {
+  socket.removeAllListeners("data")
+  socket.pause()
+  const perTick = Math.max(1, Math.round(bytesPerSecond / 10))
+  let total = 0
+  const timer = setInterval(() => {
+    for (let budget = perTick; budget > 0; ) {
+      const available = socket.readableLength
+      if (available === 0) {
+        // nothing buffered: ask Node to read from the kernel again, for the next tick
+        socket.read(0)
+        break
+      }
+      const chunk: Buffer | null = socket.read(Math.min(budget, available))
+      if (chunk === null) break
+      budget -= chunk.length
+      total += chunk.length
+      counters.bytesRead += chunk.length
+    }
+    onRead(total)
+  }, 100)
+  socket.once("close", () => clearInterval(timer))
+}
 
 /** Drops whatever the server sends without framing it. */
 const discardIncoming = (socket: Net.Socket): void => {
@@ -282,8 +431,20 @@ const send = async (socket: Net.Socket, bytes: Uint8Array): Promise<void> => {
   }
 }
 
+/** One attack: its payload, how its connections open, and what each does once it starts. */
+interface Plan {
+  readonly payloadBytes: number
+  readonly run: Run
+  /** How the connections are opened before the attack; default a full handshake each. */
+  readonly open?: Open | undefined
+  /** Connections opened before the attack. Default `attackers`. */
+  readonly prepared?: number | undefined
+  /** What the attack does once, at its start, besides the connections' `run`. */
+  readonly start?: ((port: number, counters: Counters, delivered: () => void) => Promise<void>) | undefined
+}
+
 /** The payload of one attack, and what each attacker does with it. */
-const plan = (command: Prepare): { readonly payloadBytes: number; readonly run: Run } => {
+const plan = (command: Prepare): Plan => {
   const limit = wholeWords(Math.min(command.maxPacketBytes, MAX_ATTACK_PACKET_BYTES))
   const once = (packet: Uint8Array): { readonly payloadBytes: number; readonly run: Run } => ({
     payloadBytes: packet.length,
@@ -365,27 +526,133 @@ const plan = (command: Prepare): { readonly payloadBytes: number; readonly run: 
           }
         }
       }
+    case "slot-hold":
+      return {
+        payloadBytes: 0,
+        // before the honest clients connect: from one address, as many slots as the server
+        // gives it, each linked with LINK=0 and then silent
+        open: async (port, _index, counters) => {
+          const peer = new Raw.RawPeer(await Addresses.connectFrom(port, Addresses.ATTACKER_ADDRESS))
+          const verdict = await greeting(peer, 10_000)
+          if (!countGreeting(counters.greetings, verdict)) {
+            peer.destroy()
+            throw verdict === "busy" ? new Error("refused: LINK ERRO 503") : verdict
+          }
+          await linkAfterHelo(peer, 0)
+          return peer
+        },
+        run: async (socket, _counters, delivered) => {
+          discardIncoming(socket)
+          delivered()
+        }
+      }
+    case "slow-readers-16mib": {
+      const commands = timeCommands(4)
+      return {
+        payloadBytes: commands.length,
+        run: async (socket, counters, delivered) => {
+          // delivered once the first reply's bytes arrive (past the 4 ACKN, 64 bytes each):
+          // the server is then holding a 16 MiB reply for this reader
+          readSlowly(socket, command.slowReadBytesPerSecond, counters, (total) => {
+            if (total > 1024) delivered()
+          })
+          await send(socket, commands)
+          counters.packetsSent += 4
+        }
+      }
+    }
+    case "tiny-segments": {
+      const size = wholeWords(Math.min(MIB, limit))
+      const head = partialPacketHead(size)
+      const segment = new Uint8Array(4)
+      return {
+        payloadBytes: size,
+        run: async (socket, counters, delivered) => {
+          discardIncoming(socket)
+          // all but the last 64 bytes, 4 at a time: the packet never completes
+          for (let at = 0; at < size - 64 && !socket.destroyed; at += 4) {
+            await writeThrough(socket, at < head.length ? head.subarray(at, at + 4) : segment)
+            counters.writes++
+            if (at === 4096) delivered()
+            // a write handed over at once calls back on the same turn: let the event loop
+            // (other sockets, the benchmark's IPC) run between a connection's segments
+            if (counters.writes % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+          }
+          counters.packetsSent++
+          delivered()
+        }
+      }
+    }
+    case "keepalive-flood": {
+      const keepAlive = Raw.encode({ type: "LINK", id: 0, fields: [] })
+      const batch = concat(Array.from({ length: 1000 }, () => keepAlive))
+      return {
+        payloadBytes: batch.length,
+        run: async (socket, counters, delivered) => {
+          discardIncoming(socket)
+          while (!socket.destroyed) {
+            await Raw.write(socket, batch)
+            counters.writes++
+            counters.packetsSent += 1000
+            delivered()
+          }
+        }
+      }
+    }
+    case "connect-burst":
+      return {
+        payloadBytes: 0,
+        prepared: 0,
+        run: async () => {},
+        // every connection at once, each closed once greeted
+        start: async (port, counters, delivered) => {
+          await Promise.all(
+            Array.from({ length: command.attackers }, async (_, index) => {
+              try {
+                const socket = await Addresses.connectFrom(
+                  port,
+                  Addresses.burstAddress(index, Math.max(1, command.burstAddresses))
+                )
+                const peer = new Raw.RawPeer(socket)
+                countGreeting(counters.greetings, await greeting(peer, 30_000))
+                peer.destroy()
+              } catch (error) {
+                countGreeting(counters.greetings, error instanceof Error ? error : new Error(String(error)))
+              }
+            })
+          )
+          delivered()
+        }
+      }
   }
 }
 
 /** Runs the attacker process, driven by the benchmark over IPC. */
 export const runAttacker = (): void => {
   const reply = (message: AttackerMessage) => process.send?.(message)
-  const counters: Counters = { packetsSent: 0 }
+  const counters: Counters = {
+    packetsSent: 0,
+    writes: 0,
+    bytesRead: 0,
+    greetings: { helo: 0, busy: 0, failed: 0, firstFailure: undefined }
+  }
   // each peer with the bytes its socket had written when the attack began (the handshake)
   const peers: Array<{ readonly peer: Raw.RawPeer; baseline: number }> = []
   let dropped = 0
   let firstDropReason: string | undefined
-  let attack: ReturnType<typeof plan> | undefined
+  let attack: Plan | undefined
+  let port = 0
   process.on("disconnect", () => process.exit(0))
   process.on("message", (command: AttackerCommand) => {
     switch (command.type) {
       case "prepare": {
         attack = plan(command)
+        port = command.port
+        const open = attack.open ?? openHandshake
         let failed = 0
         let firstError: string | undefined
-        const connecting = Array.from({ length: command.attackers }, () =>
-          Raw.connectRaw(command.port, { hostname: "attacker" }).then(
+        const connecting = Array.from({ length: attack.prepared ?? command.attackers }, (_, index) =>
+          open(command.port, index, counters).then(
             (peer) => {
               peers.push({ peer, baseline: 0 })
               peer.onClose((reason) => {
@@ -409,9 +676,21 @@ export const runAttacker = (): void => {
         const run = attack?.run
         if (run === undefined) return
         const start = performance.now()
-        let waiting = peers.length
+        const begin = attack?.start
+        let waiting = peers.length + (begin === undefined ? 0 : 1)
         const deliveredOne = () => {
           if (--waiting === 0) reply({ type: "delivered", millis: performance.now() - start })
+        }
+        if (waiting === 0) reply({ type: "delivered", millis: 0 })
+        if (begin !== undefined) {
+          let delivered = false
+          begin(port, counters, () => {
+            if (delivered) return
+            delivered = true
+            deliveredOne()
+          }).catch((error: unknown) => {
+            firstDropReason ??= error instanceof Error ? error.message : String(error)
+          })
         }
         for (const entry of peers) {
           entry.baseline = entry.peer.socket.bytesWritten
@@ -437,7 +716,16 @@ export const runAttacker = (): void => {
             sum + Math.max(0, (peer.socket.bytesWritten ?? baseline) - peer.socket.writableLength - baseline),
           0
         )
-        reply({ type: "stats", bytesSent, packetsSent: counters.packetsSent, dropped, firstDropReason })
+        reply({
+          type: "stats",
+          bytesSent,
+          packetsSent: counters.packetsSent,
+          dropped,
+          firstDropReason,
+          writes: counters.writes,
+          bytesRead: counters.bytesRead,
+          greetings: counters.greetings
+        })
         return
       }
     }

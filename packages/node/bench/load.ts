@@ -17,10 +17,19 @@
  *   runs); the baseline of the `expensive-commands` attack.
  * - `attacks`: `quiet` again while `--attackers` (10) hostile clients run each attack of
  *   `attacks.ts` (`--attacks`, default all), one kind at a time, each against a fresh server
- *   (the simulated node for `expensive-commands`, the echo server otherwise). Payloads are
+ *   (the simulated node for `expensive-commands` and `slow-readers-16mib`, the echo server
+ *   otherwise). Payloads are
  *   scaled to the server's packet limit, probed first (`--max-packet-bytes` skips the probe).
  *   Each line carries its goals: p99 under 5x the quiet p99, no failed, misrouted or
- *   unanswered request, peak RSS under 1.5 GiB, the server alive.
+ *   unanswered request and no honest client refused, peak RSS under 1.5 GiB, the server
+ *   alive. The attacks of issue 23 scale with their own settings: `slot-hold` (one address
+ *   opens `--slot-hold-connections`, 2,000, before `--slot-hold-clients`, 800, honest clients
+ *   connect: the server's 1,024 slots hold both), `slow-readers-16mib` (`--slow-readers`, 20,
+ *   each reading `--slow-read-bytes-per-second`, 16,000), `tiny-segments`
+ *   (`--tiny-segment-connections`, 20), `keepalive-flood` (`--flood-connections`, 20) and
+ *   `connect-burst` (`--burst-connections`, 3,000, from `--burst-addresses`, 30); their lines
+ *   add how the server greeted the hostile connections (`attack_helo`, `attack_busy`,
+ *   `attack_failed`) and what the attackers wrote and read.
  * - `flood`: one effect-ncp client sends `STAT` to the simulated node every
  *   `--stat-interval-ms` (50), answered or not, while one hostile client floods the server
  *   (`--floods`: `expensive-commands`, `stat-flood`); goal: median under 100 ms.
@@ -32,6 +41,10 @@
  *   heap after a full collection (`server_heap_bytes_per_connection`; `bench_*` the same for
  *   the clients' process).
  *
+ * Client addresses: the server counts connections per client address, so every honest client
+ * connects from an address of its own (127.1.x.y, `addresses.ts`), the probe from 127.2.0.1 and
+ * the hostile clients from 127.0.0.1 (the connect burst from 127.3.0.x).
+ *
  * Latencies: each phase warms up for `--warmup-seconds` (1), then measures for `--seconds`.
  * With an attack, the window starts with it and lasts until every hostile client's first
  * payload has reached the kernel plus `--attack-settle-seconds` (3), if that is longer,
@@ -42,7 +55,7 @@
  *
  * After measuring, every phase checks that the server still answers a fresh client
  * (`server_responsive`, within `--probe-ms`, 3000), sends it SIGTERM and reports how long it
- * took to exit (`shutdown_ms`, `exit_code`; killed after `--shutdown-ms`, 6000). Every wait
+ * took to exit (`shutdown_ms`, `exit_code`; killed after `--shutdown-ms`, 10,000). Every wait
  * has a deadline: a server that dies or stalls is reported, and the run moves on.
  *
  * The server under test takes its options from `--server-options` / `LOAD_SERVER_OPTIONS`:
@@ -65,8 +78,7 @@ import { type ChildProcess, fork } from "node:child_process"
 import { createWriteStream, readFileSync, type WriteStream } from "node:fs"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
-import { type Connection, Field } from "@effect-ncp/core"
-import { NodeNcp } from "@effect-ncp/node"
+import { Client, type Connection, Field, Transport } from "@effect-ncp/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -76,6 +88,7 @@ import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import * as Addresses from "./addresses.js"
 import {
   ATTACKS,
   type Attack,
@@ -146,8 +159,16 @@ const config = {
   attackMaxSeconds: setting("attack-max-seconds", 20),
   connectConcurrency: setting("connect-concurrency", 50),
   probeMillis: setting("probe-ms", 3000),
-  shutdownMillis: setting("shutdown-ms", 6000),
+  shutdownMillis: setting("shutdown-ms", 10_000),
   closeMillis: setting("close-ms", 5000),
+  slotHoldConnections: setting("slot-hold-connections", 2000),
+  slotHoldClients: setting("slot-hold-clients", 800),
+  slowReaders: setting("slow-readers", 20),
+  slowReadBytesPerSecond: setting("slow-read-bytes-per-second", 16_000),
+  tinySegmentConnections: setting("tiny-segment-connections", 20),
+  floodConnections: setting("flood-connections", 20),
+  burstConnections: setting("burst-connections", 3000),
+  burstAddresses: setting("burst-addresses", 30),
   serverConfigs: parseServerConfigs(Settings.text("server-options", "LOAD_SERVER_OPTIONS")),
   serverNodeArgs: (Settings.text("server-node-args", "LOAD_SERVER_NODE_ARGS") ?? "").split(" ").filter((a) => a !== "")
 }
@@ -489,14 +510,19 @@ const connectMany = async <A>(
 
 const echoParams = (seqn: number) => [{ name: "SEQN", value: Raw.i32(seqn) }]
 
-/** Honest effect-ncp clients: `NodeNcp.connect`, one request loop per connection, in one fiber. */
+/**
+ * Honest effect-ncp clients: `Client.connect` over `node:net` (as `NodeNcp.connect`), each from
+ * an address of its own, one request loop per connection, in one fiber.
+ */
 const effectHonest = async (port: number, count: number, timeout: number, deadlineMillis?: number) => {
   const scope = Scope.makeUnsafe("parallel")
+  let index = 0
   const opened = await connectMany(
     count,
     () =>
       attempt(
-        NodeNcp.connect({ host: Raw.HOST, port, timeout }).pipe(
+        Client.connect({ host: Raw.HOST, port, timeout: Duration.seconds(timeout) }).pipe(
+          Effect.provideService(Transport.Transport, Addresses.boundTransport(Addresses.honestAddress(index++))),
           Scope.provide(scope),
           Effect.timeout(Duration.seconds(15))
         )
@@ -582,9 +608,12 @@ const effectHonest = async (port: number, count: number, timeout: number, deadli
   return honest
 }
 
-/** Honest `node:net` clients: raw sockets, our codec, a hand-written handshake. */
+/** Honest `node:net` clients: raw sockets, our codec, a hand-written handshake, each from an address of its own. */
 const rawHonest = async (port: number, count: number, timeout: number): Promise<Honest> => {
-  const opened = await connectMany(count, () => Raw.connectRaw(port, { timeout, stepMillis: 5000 }))
+  let index = 0
+  const opened = await connectMany(count, () =>
+    Addresses.connectRawFrom(port, Addresses.honestAddress(index++), { timeout, stepMillis: 5000 })
+  )
   let loops: Promise<unknown> = Promise.resolve()
   const loop = async (peer: Raw.RawPeer, recorder: Recorder, request: Request) => {
     while (!recorder.stopped) {
@@ -631,7 +660,7 @@ const probe = async (port: number, request: Request) => {
   try {
     await Raw.deadline(
       (async () => {
-        peer = await Raw.RawPeer.connect(port)
+        peer = new Raw.RawPeer(await Addresses.connectFrom(port, Addresses.PROBE_ADDRESS))
         await Raw.clientHandshake(peer, { stepMillis: config.probeMillis })
         const bytes = Raw.encode(
           request === "echo"
@@ -670,7 +699,9 @@ const startAttacker = async (attack: Attack, port: number, attackers: number, ma
     attackers,
     maxPacketBytes,
     expensiveCommands: config.expensiveCommands,
-    dripMillis: config.dripMillis
+    dripMillis: config.dripMillis,
+    slowReadBytesPerSecond: config.slowReadBytesPerSecond,
+    burstAddresses: config.burstAddresses
   })
   try {
     const ready = await nextMessage(child, isReady, 30_000)
@@ -685,7 +716,8 @@ const startAttacker = async (attack: Attack, port: number, attackers: number, ma
       },
       stats: () => {
         command({ type: "stats" })
-        return nextMessage(child, isAttackerStats, 2000).catch(() => undefined)
+        // a busy attacker process may take a moment to answer
+        return nextMessage(child, isAttackerStats, 5000).catch(() => undefined)
       },
       kill: () => child.kill("SIGKILL")
     }
@@ -707,7 +739,15 @@ interface PhaseSpec {
   readonly request: Request
   /** Send a request every so many ms instead of when the last reply came. */
   readonly paceMillis?: number | undefined
-  readonly attack?: { readonly kind: Attack; readonly attackers: number; readonly maxPacketBytes: number } | undefined
+  readonly attack?:
+    | {
+        readonly kind: Attack
+        readonly attackers: number
+        readonly maxPacketBytes: number
+        /** The hostile connections open before the honest clients connect (they hold slots). */
+        readonly first?: boolean | undefined
+      }
+    | undefined
 }
 
 const clientLoopDelay = monitorEventLoopDelay({ resolution: 10 })
@@ -727,7 +767,20 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
   const server = await startServer(spec.server, spec.options)
   let honest: Honest | undefined
   let attacker: Awaited<ReturnType<typeof startAttacker>> | undefined
+  const describeAttackers = () => {
+    if (attacker === undefined || spec.attack === undefined) return {}
+    return {
+      attackers: spec.attack.attackers,
+      attackers_connected: attacker.ready.connected,
+      attack_payload_bytes: attacker.ready.payloadBytes,
+      ...(attacker.ready.firstError === undefined ? {} : { attacker_error: attacker.ready.firstError })
+    }
+  }
   try {
+    if (spec.attack?.first === true) {
+      attacker = await startAttacker(spec.attack.kind, server.port, spec.attack.attackers, spec.attack.maxPacketBytes)
+      Object.assign(line, describeAttackers())
+    }
     honest =
       spec.client === "effect-ncp"
         ? await effectHonest(server.port, spec.clients, config.clientTimeout)
@@ -738,14 +791,9 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
       connect_s: round(honest.connectMillis / 1000),
       ...(honest.firstConnectError === undefined ? {} : { first_connect_error: honest.firstConnectError })
     })
-    if (spec.attack !== undefined) {
+    if (spec.attack !== undefined && attacker === undefined) {
       attacker = await startAttacker(spec.attack.kind, server.port, spec.attack.attackers, spec.attack.maxPacketBytes)
-      Object.assign(line, {
-        attackers: spec.attack.attackers,
-        attackers_connected: attacker.ready.connected,
-        attack_payload_bytes: attacker.ready.payloadBytes,
-        ...(attacker.ready.firstError === undefined ? {} : { attacker_error: attacker.ready.firstError })
-      })
+      Object.assign(line, describeAttackers())
     }
     const rssBefore = server.lastRssBytes
     const recorder = makeRecorder()
@@ -804,6 +852,14 @@ const runPhase = async (spec: PhaseSpec): Promise<Record<string, unknown>> => {
         : {
             attack_bytes_sent: attackStats.bytesSent,
             attack_packets_sent: attackStats.packetsSent,
+            attack_writes: attackStats.writes,
+            attack_bytes_read: attackStats.bytesRead,
+            attack_helo: attackStats.greetings.helo,
+            attack_busy: attackStats.greetings.busy,
+            attack_failed: attackStats.greetings.failed,
+            ...(attackStats.greetings.firstFailure === undefined
+              ? {}
+              : { attack_first_failure: attackStats.greetings.firstFailure }),
             attackers_dropped: attackStats.dropped,
             ...(attackStats.firstDropReason === undefined ? {} : { attacker_drop_reason: attackStats.firstDropReason })
           })
@@ -937,6 +993,25 @@ const runIdle = async (
   }
 }
 
+/** How many honest clients and hostile connections an attack runs with. */
+const attackScale = (kind: Attack): { readonly clients: number; readonly attackers: number } => {
+  switch (kind) {
+    case "slot-hold":
+      // the honest clients and the held slots both fit the default 1,024 connections
+      return { clients: Math.min(config.clients, config.slotHoldClients), attackers: config.slotHoldConnections }
+    case "slow-readers-16mib":
+      return { clients: config.clients, attackers: config.slowReaders }
+    case "tiny-segments":
+      return { clients: config.clients, attackers: config.tinySegmentConnections }
+    case "keepalive-flood":
+      return { clients: config.clients, attackers: config.floodConnections }
+    case "connect-burst":
+      return { clients: config.clients, attackers: config.burstConnections }
+    default:
+      return { clients: config.clients, attackers: config.attackers }
+  }
+}
+
 /** Quiet p99 per server kind, per configuration, for the attack lines' goal. */
 const quietP99 = new Map<string, number>()
 
@@ -948,7 +1023,8 @@ const withGoals = (line: Record<string, unknown>, quiet: number | undefined): Re
   const ratio = p99 !== undefined && quiet !== undefined && quiet > 0 ? round(p99 / quiet, 1) : null
   const goals = {
     p99_under_5x_quiet: ratio === null ? null : ratio < 5,
-    no_failures: line.failed === 0 && line.misrouted === 0 && line.unanswered === 0,
+    no_failures:
+      line.failed === 0 && line.misrouted === 0 && line.unanswered === 0 && (line.connect_failures ?? 0) === 0,
     peak_rss_under_1_5_gib: peak === undefined ? null : peak < 1.5 * GIB,
     survived: line.server_survived === true
   }
@@ -1018,8 +1094,10 @@ const main = async () => {
       const limitLabel = { ...label, max_packet_bytes: maxPacketBytes }
       if (phases.has("attacks")) {
         for (const kind of config.attacks) {
-          const server: ServerKind = kind === "expensive-commands" ? "effect-ncp-node" : "effect-ncp-echo"
+          const server: ServerKind =
+            kind === "expensive-commands" || kind === "slow-readers-16mib" ? "effect-ncp-node" : "effect-ncp-echo"
           const request: Request = server === "effect-ncp-node" ? "stat" : "echo"
+          const scale = attackScale(kind)
           await guarded(`attack ${kind}`, { ...limitLabel, attack: kind }, async () =>
             withGoals(
               await runPhase({
@@ -1028,9 +1106,9 @@ const main = async () => {
                 server,
                 options,
                 client: "effect-ncp",
-                clients: config.clients,
+                clients: scale.clients,
                 request,
-                attack: { kind, attackers: config.attackers, maxPacketBytes }
+                attack: { kind, attackers: scale.attackers, maxPacketBytes, first: kind === "slot-hold" }
               }),
               quietP99.get(`${serverConfig.label}/${server}`)
             )

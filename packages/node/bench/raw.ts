@@ -5,7 +5,7 @@
  * exactly the bytes a benchmark asks for (the load benchmark's hostile clients).
  */
 import * as Net from "node:net"
-import { decodePacket, encodePacket, Framing, type Packet } from "@effect-ncp/core"
+import { Decoder, Encoder, Framing, type Packet } from "@effect-ncp/core"
 import * as Result from "effect/Result"
 
 /** Every benchmark listens and connects on the loopback interface. */
@@ -15,10 +15,10 @@ export const HOST = "127.0.0.1"
 export type Field = Packet.Packet["fields"][number]
 
 /** Encodes a packet the benchmarks built themselves (so it cannot fail). */
-export const encode = (packet: Packet.PacketInput): Uint8Array => Result.getOrThrow(encodePacket(packet))
+export const encode = (packet: Packet.PacketInput): Uint8Array => Result.getOrThrow(Encoder.encodePacket(packet))
 
 /** Decodes one packet's bytes, throwing on malformed input. */
-export const decode = (bytes: Uint8Array): Packet.Packet => Result.getOrThrow(decodePacket(bytes)).packet
+export const decode = (bytes: Uint8Array): Packet.Packet => Result.getOrThrow(Decoder.decodePacket(bytes)).packet
 
 /** The value of the last param called `name`, as its natural JavaScript value. */
 export const paramOf = (field: Field | undefined, name: string): unknown => {
@@ -266,14 +266,32 @@ export const connectRaw = async (
 /** The `DATA` of each `STRM` reply: 262,144 zero f32, 1 MiB. */
 export const STREAM_FLOATS = 262_144
 
+/** The values every raw `STRM` reply carries, allocated once, as the effect-ncp echo server's. */
+const streamData = new Float32Array(STREAM_FLOATS)
+
+/**
+ * How the raw server produces its `STRM` replies. `"encode"` (the default, the ceiling): every
+ * reply is encoded from the same `Float32Array`, as the effect-ncp server encodes every reply.
+ * `"copy"`: one reply is encoded once and the same bytes written `n` times, the limit of
+ * copying alone (no encoding), reported on a line of its own.
+ */
+export type StreamReplies = "encode" | "copy"
+
+/** Options of {@link serveEcho} and {@link listenEcho}. */
+export interface EchoOptions {
+  readonly streamReplies?: StreamReplies | undefined
+}
+
 /**
  * What a hand-written echo server does with each connection: the server's side of the
  * handshake (agreeing to the timeout asked, clamped into 5..60 s as nodes do), then every
  * field gets a reply with its own params, in order, each written after the previous one's
- * backpressure. `DSPC STRM {NPKT=n}` gets `n` replies of 1 MiB `DATA`. LINK packets after the
- * handshake (keep-alives) are ignored; the server sends none itself.
+ * backpressure. `DSPC STRM {NPKT=n}` gets `n` replies of 1 MiB `DATA`, each encoded as it is
+ * sent (or, with `streamReplies: "copy"`, encoded once). LINK packets after the handshake
+ * (keep-alives) are ignored; the server sends none itself.
  */
-export const serveEcho = (socket: Net.Socket): void => {
+export const serveEcho = (socket: Net.Socket, options?: EchoOptions): void => {
+  const copyOnly = options?.streamReplies === "copy"
   socket.setNoDelay(true)
   const framer = new Framing.PacketFramer()
   let state: "CCRE" | "CARE" | "open" = "CCRE"
@@ -309,18 +327,19 @@ export const serveEcho = (socket: Net.Socket): void => {
       for (const field of packet.fields) {
         if (field.name === "STRM") {
           const count = Number(paramOf(field, "NPKT") ?? 0)
-          const data = encode({
+          const streamReply = {
             type: packet.type,
             fields: [
               {
                 name: field.name,
                 id: field.id,
-                params: [{ name: "DATA", value: { type: "f32[]", value: new Float32Array(STREAM_FLOATS) } }]
+                params: [{ name: "DATA", value: { type: "f32[]" as const, value: streamData } }]
               }
             ]
-          })
+          }
+          const once = copyOnly ? encode(streamReply) : undefined
           queue = queue.then(async () => {
-            for (let i = 0; i < count && !socket.destroyed; i++) await write(socket, data)
+            for (let i = 0; i < count && !socket.destroyed; i++) await write(socket, once ?? encode(streamReply))
           })
         } else {
           reply(encode({ type: packet.type, fields: [{ name: field.name, id: field.id, params: field.params }] }))
@@ -339,13 +358,13 @@ export interface RawServer {
 }
 
 /** Listens on the loopback interface (a free port by default) and serves {@link serveEcho}. */
-export const listenEcho = (port = 0): Promise<RawServer> =>
+export const listenEcho = (port = 0, options?: EchoOptions): Promise<RawServer> =>
   new Promise((resolve, reject) => {
     const sockets = new Set<Net.Socket>()
     const server = Net.createServer({ noDelay: true }, (socket) => {
       sockets.add(socket)
       socket.on("close", () => sockets.delete(socket))
-      serveEcho(socket)
+      serveEcho(socket, options)
     })
     server.once("error", reject)
     server.listen({ port, host: HOST, backlog: 4096 }, () => {

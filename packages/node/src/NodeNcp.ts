@@ -1,7 +1,7 @@
 /**
  * NCP on Node.js in one import: connect to a node, or serve NCP, over `node:net` and
  * `node:tls`. These are the core's `Client` and `Server` with the Node transport and listening
- * socket already provided; reach for `NodeTransport` and `NcpSocketServer` directly only when
+ * socket already provided; reach for `NodeTransport` and `NodeListener` directly only when
  * you need their options.
  *
  * @example
@@ -16,6 +16,7 @@
  * }).pipe(Effect.scoped)
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import { Client, type Connection, type ConnectionError, Server } from "@effect-ncp/core"
@@ -28,7 +29,7 @@ import * as Layer from "effect/Layer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
 import * as SocketServer from "effect/socket/SocketServer"
-import * as NcpSocketServer from "./NcpSocketServer.js"
+import * as NodeListener from "./NodeListener.js"
 import * as NodeTransport from "./NodeTransport.js"
 
 /**
@@ -62,7 +63,9 @@ export interface ConnectOptions extends Omit<Client.ClientOptions, "tls"> {
  * }).pipe(Effect.scoped)
  * ```
  */
-export const connect = (options: ConnectOptions): Effect.Effect<Connection.Connection, ConnectionError, Scope.Scope> =>
+export const connect = (
+  options: ConnectOptions
+): Effect.Effect<Connection.Connection, ConnectionError.ConnectionError, Scope.Scope> =>
   Client.connect(toClientOptions(options)).pipe(Effect.provide(NodeTransport.layer))
 
 /**
@@ -81,7 +84,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
  * }).pipe(Effect.provide(NodeNcp.layerClient({ host: "rfeye000123.local" })))
  * ```
  */
-export const layerClient = (options: ConnectOptions): Layer.Layer<Client.NcpClient, ConnectionError> =>
+export const layerClient = (options: ConnectOptions): Layer.Layer<Client.NcpClient, ConnectionError.ConnectionError> =>
   Client.NcpClient.layer(toClientOptions(options)).pipe(Layer.provide(NodeTransport.layer))
 
 /**
@@ -139,13 +142,18 @@ export interface ServeOptions<EA = never, RA = never> extends Server.ServerOptio
    * 0 picks a free port (read it back from {@link make}).
    */
   readonly port?: number | undefined
-  /** Serve TLS with this private key and certificate (PEM), e.g. from `SelfSignedCertificate`. */
-  readonly tls?:
-    | {
-        readonly key: string | Uint8Array
-        readonly cert: string | Uint8Array
-      }
-    | undefined
+  /**
+   * Serve TLS with this key and certificate (PEM), e.g. from `SelfSignedCertificate`, and the
+   * settings `tls.createServer` takes for them (`passphrase`, `ca` and `requestCert` for client
+   * certificates, ...).
+   */
+  readonly tls?: NodeListener.TlsOptions | undefined
+  /**
+   * How many connections the kernel may queue before they are accepted (`listen`'s backlog,
+   * capped by the kernel). Default 4,096: a burst of thousands of connects is answered, `HELO`
+   * or 503, instead of waiting in SYN retries.
+   */
+  readonly backlog?: number | undefined
 }
 
 /** The port a server listens on when none is given: 9999, 443 with TLS, 80 with authentication. */
@@ -185,13 +193,20 @@ export interface Listening {
  */
 export class NcpServer extends Context.Service<NcpServer, Listening>()("@effect-ncp/node/NcpServer") {}
 
+/** The TLS handshake's deadline: the server's timeout, or 60 seconds when it has none. */
+const handshakeTimeout = (timeout: Duration.Input | undefined): Duration.Duration => {
+  const duration = timeout === undefined ? undefined : Duration.fromInputUnsafe(timeout)
+  return duration === undefined || Duration.toMillis(duration) <= 0 ? Duration.seconds(60) : duration
+}
+
 const listen = <EA, RA>(options: ServeOptions<EA, RA>) =>
-  NcpSocketServer.make({
+  NodeListener.make({
     host: options.host ?? "0.0.0.0",
     port: options.port ?? defaultServePort(options),
     tls: options.tls,
+    backlog: options.backlog,
     // the connection timeout bounds TLS setup too, as it bounds the tunnel and the handshake
-    handshakeTimeout: Duration.seconds(options.timeout === undefined || options.timeout <= 0 ? 60 : options.timeout)
+    handshakeTimeout: handshakeTimeout(options.timeout)
   })
 
 const serverOptions = <EA, RA>(options: ServeOptions<EA, RA>): Server.ServerOptions<EA, RA> => ({
@@ -276,7 +291,7 @@ export const make = <E, R, EA = never, RA = never>(
     const address = server.address
     return {
       address,
-      port: NcpSocketServer.port(address) ?? options.port ?? defaultServePort(options),
+      port: NodeListener.port(address) ?? options.port ?? defaultServePort(options),
       host: address._tag === "UnixPathAddress" ? address.path : NetAddress.formatIp(address.address),
       stopped: Deferred.await(stopped)
     }

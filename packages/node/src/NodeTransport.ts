@@ -18,18 +18,15 @@
  * program.pipe(Effect.provide(NodeTransport.layer))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
-import * as Net from "node:net"
 import * as Os from "node:os"
-import * as Tls from "node:tls"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { Transport } from "@effect-ncp/core"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
-import * as Socket from "effect/socket/Socket"
+import { type TlsOptions as ConnectTlsOptions, connect } from "./internal/connect.js"
 
 /** Options of {@link make}. */
 export interface Options {
@@ -42,18 +39,21 @@ export interface Options {
   readonly openTimeout?: Duration.Input | undefined
   /** The host name sent in the handshake. Default `os.hostname()`. */
   readonly hostname?: string | undefined
-  /** The user name sent in the handshake. Default: see {@link localUsername}. */
+  /**
+   * The user name sent in the handshake. Default: `os.userInfo().username`, else the `USER`,
+   * `LOGNAME` or `USERNAME` environment variable, else `"unknown"`.
+   */
   readonly username?: string | undefined
 }
 
 /** `tls.connect` options this transport accepts in `ConnectTarget.tls`. */
-export type TlsOptions = Omit<Tls.ConnectionOptions, "host" | "port" | "socket" | "path">
+export type TlsOptions = ConnectTlsOptions
 
 /**
  * The local user name: `os.userInfo().username`, else the `USER`, `LOGNAME` or `USERNAME`
  * environment variable, else `"unknown"`.
  */
-export const localUsername = (): string => {
+const localUsername = (): string => {
   try {
     const name = Os.userInfo().username
     if (name !== "") return name
@@ -65,96 +65,22 @@ export const localUsername = (): string => {
 }
 
 /** The local host name, `os.hostname()`, or `"localhost"` when it is empty. */
-export const localHostname = (): string => Os.hostname() || "localhost"
-
-/**
- * Opens a TCP socket. `allowHalfOpen`: NCP closes each direction on its own (a client may send
- * its last command and FIN, then read the replies); with Node's default `false`, Node destroys
- * the socket when the peer's FIN arrives, and a later write never completes.
- * `noDelay`: NCP is request/response; Nagle's algorithm would hold small commands back.
- */
-const connectNet = (target: Transport.ConnectTarget, options: Options): Effect.Effect<Socket.Socket> =>
-  NodeSocket.makeNet({
-    host: target.host,
-    port: target.port,
-    allowHalfOpen: true,
-    noDelay: true,
-    openTimeout: openTimeout(target, options)
-  })
-
-const openTimeout = (target: Transport.ConnectTarget, options: Options): Duration.Input | undefined =>
-  options.openTimeout ??
-  (target.timeout !== undefined && target.timeout > 0 ? Duration.seconds(target.timeout) : undefined)
-
-/**
- * Opens a TLS socket. Not `NodeSocket.makeTls`: `tls.connect` ignores the `noDelay` option on
- * Node 20 to 24 (it does not reach the underlying `net.Socket`), so the socket is created here
- * and `setNoDelay` called before it connects; the rest mirrors `makeTls`.
- */
-const connectTls = (
-  target: Transport.ConnectTarget,
-  tlsOptions: TlsOptions,
-  options: Options
-): Effect.Effect<Socket.Socket> =>
-  NodeSocket.fromDuplex(
-    Effect.gen(function* () {
-      const scope = yield* Effect.scope
-      let conn: Tls.TLSSocket | undefined
-      let open = false
-      yield* Scope.addFinalizer(
-        scope,
-        Effect.sync(() => {
-          if (conn === undefined || conn.closed) return
-          // flush what was written before closing an open connection; abort one still opening
-          if (open) conn.destroySoon()
-          else conn.destroy()
-        })
-      )
-      return yield* Effect.callback<Tls.TLSSocket, Socket.SocketError>((resume) => {
-        // allowHalfOpen: see connectNet; tls.connect honours it though @types/node omits it
-        const connectOptions: Tls.ConnectionOptions & { readonly allowHalfOpen: boolean } = {
-          // SNI and the identity check use the host name; Node deprecates an IP as servername
-          // and checks an IP host against the certificate's IP addresses without one
-          ...(Net.isIP(target.host) === 0 ? { servername: target.host } : {}),
-          ...tlsOptions,
-          host: target.host,
-          port: target.port,
-          allowHalfOpen: true
-        }
-        const socket = Tls.connect(connectOptions)
-        conn = socket
-        socket.setNoDelay(true)
-        socket.once("secureConnect", () => {
-          open = true
-          resume(Effect.succeed(socket))
-        })
-        socket.on("error", (cause: Error) =>
-          resume(
-            Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))
-          )
-        )
-      })
-    }),
-    { openTimeout: openTimeout(target, options) }
-  )
+const localHostname = (): string => Os.hostname() || "localhost"
 
 /**
  * A Node `Transport`. `tls: true` uses `tls.connect`'s defaults (the system's certificate
  * authorities, the host name as SNI and identity); an object is passed to `tls.connect` as is
  * (`ca`, `servername`, `rejectUnauthorized`, `checkServerIdentity`, client `cert`/`key`, ...).
+ *
+ * TCP uses `allowHalfOpen` (NCP closes each direction on its own) and `noDelay` (Nagle's
+ * algorithm would hold small commands back). Connections drive the sockets directly, one `data`
+ * event and one `write` per packet (see `Transport.DirectSocket`); the `Socket`'s own reader and
+ * writer work too, for other uses.
  */
 export const make = (options: Options = {}): Effect.Effect<Transport.Transport["Service"]> =>
   Effect.sync(() =>
     Transport.Transport.of({
-      connect: (target) =>
-        target.tls === false
-          ? connectNet(target, options)
-          : connectTls(
-              target,
-              // core's TlsOption is platform-neutral; on Node it is documented as tls.connect options
-              target.tls === true ? {} : (target.tls as TlsOptions),
-              options
-            ),
+      connect: (target) => connect(target, { openTimeout: options.openTimeout }),
       hostname: options.hostname ?? localHostname(),
       username: options.username ?? localUsername()
     })
@@ -162,7 +88,3 @@ export const make = (options: Options = {}): Effect.Effect<Transport.Transport["
 
 /** The Node `Transport` with the default options. */
 export const layer: Layer.Layer<Transport.Transport> = Layer.effect(Transport.Transport, make())
-
-/** The Node `Transport` with options, e.g. an `openTimeout`. */
-export const layerWith = (options: Options): Layer.Layer<Transport.Transport> =>
-  Layer.effect(Transport.Transport, make(options))

@@ -8,10 +8,11 @@
  * import { SelfSignedCertificate } from "@effect-ncp/node"
  *
  * const { key, cert } = SelfSignedCertificate.generate({ hosts: ["localhost", "127.0.0.1"] })
- * // server: NcpSocketServer.make({ port: 0, tls: { key, cert } })
+ * // server: NodeListener.make({ port: 0, tls: { key, cert } })
  * // client: tls: { ca: cert }
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 

@@ -3,9 +3,11 @@
  * core's `Transport` over `node:net` and `node:tls`, listening sockets for NCP servers, and
  * self-signed certificates for TLS tests.
  *
+ * @module
  * @since 0.1.0
  */
-export * as NcpSocketServer from "./NcpSocketServer.js"
+export * as NodeListener from "./NodeListener.js"
 export * as NodeNcp from "./NodeNcp.js"
+export * as NodeObservability from "./NodeObservability.js"
 export * as NodeTransport from "./NodeTransport.js"
 export * as SelfSignedCertificate from "./SelfSignedCertificate.js"

@@ -8,7 +8,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { capturingLogger, failureOf, type LogLine } from "../../core/test/util.js"
 import { SelfSignedCertificate } from "../src/index.js"
-import { connect, HOST, RawPeer, serve } from "./harness.js"
+import { connect, HOST, RawPeer, resourcesWhen, serve } from "./harness.js"
 
 // NCP connections over real sockets on the loopback interface: every test runs on real time
 // (it.live) and waits for real events, never for a fixed delay.
@@ -42,28 +42,27 @@ const node = (connection: Connection.Connection) =>
     )
   )
 
-/** Sockets and timers open in this process (vitest's own are pipes, ports and its own timers). */
-const activeResources = () =>
-  process
-    .getActiveResourcesInfo()
-    .filter((name) => /TCP|TLS|Timeout|Immediate/.test(name))
-    .sort()
+/** Of the resources open, the sockets and timers (vitest's own are pipes, ports and its own timers). */
+const socketsAndTimers = (resources: ReadonlyArray<string>) =>
+  resources.filter((name) => /TCP|TLS|Timeout|Immediate/.test(name)).sort()
+
+/** Sockets and timers open in this process. */
+const activeResources = () => socketsAndTimers(process.getActiveResourcesInfo())
 
 const sockets = (resources: ReadonlyArray<string>) => resources.filter((name) => /TCP|TLS/.test(name))
 
 /**
- * Waits (up to a second) until no socket is open and at most `timers` timers are: Node releases
- * a handle a moment after `destroy()`, with no event to await from here.
+ * The sockets and timers open once no socket is and at most `timers` timers are: Node releases
+ * a handle a moment after `destroy()`, which `resourcesWhen` waits for, release by release.
  */
 const settled = (timers = Number.POSITIVE_INFINITY) =>
-  Effect.gen(function* () {
-    const done = () => {
-      const resources = activeResources()
-      return sockets(resources).length === 0 && resources.length <= timers
-    }
-    for (let i = 0; i < 100 && !done(); i++) yield* Effect.sleep("10 millis")
-    return activeResources()
-  })
+  Effect.map(
+    resourcesWhen((resources) => {
+      const open = socketsAndTimers(resources)
+      return sockets(open).length === 0 && open.length <= timers
+    }),
+    socketsAndTimers
+  )
 
 // ---------------------------------------------------------------------------------------------
 

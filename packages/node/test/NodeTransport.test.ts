@@ -2,11 +2,13 @@ import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Transport } from "@effect-ncp/core"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
-import { NcpSocketServer, NodeTransport, SelfSignedCertificate } from "../src/index.js"
+import { NodeListener, NodeTransport, SelfSignedCertificate } from "../src/index.js"
+import { resourcesWhen } from "./harness.js"
 
 // real sockets on the loopback interface: every test runs on real time (it.live)
 
@@ -25,12 +27,15 @@ const echo = (socket: Socket.Socket) =>
     })
   ).pipe(Effect.catchIf(Socket.isSocketError, () => Effect.void))
 
-/** Listens on a free port of 127.0.0.1 and echoes, for the current scope; returns the port. */
-const echoServer = (tls?: SelfSignedCertificate.SelfSignedCertificate) =>
+/** Listens on a free port of 127.0.0.1 and runs `handler` (an echo), for the current scope; returns the port. */
+const echoServer = (
+  tls?: SelfSignedCertificate.SelfSignedCertificate,
+  handler: (socket: Socket.Socket) => Effect.Effect<void> = echo
+) =>
   Effect.gen(function* () {
-    const server = yield* NcpSocketServer.make({ host: HOST, port: 0, tls })
-    yield* Effect.forkScoped(server.run(echo))
-    const port = NcpSocketServer.port(server.address)
+    const server = yield* NodeListener.make({ host: HOST, port: 0, tls })
+    yield* Effect.forkScoped(server.run(handler))
+    const port = NodeListener.port(server.address)
     if (port === undefined) return yield* Effect.die("the server has no port")
     return port
   })
@@ -68,31 +73,34 @@ const socketErrorReason = <A, E>(exit: Exit.Exit<A, E>) => {
   return undefined
 }
 
-/** TCP and TLS handles currently open in this process (vitest's own are pipes and ports). */
-const networkHandles = () => process.getActiveResourcesInfo().filter((name) => /TCP|TLS/.test(name)).length
+/** How many of the resources are TCP and TLS handles (vitest's own are pipes and ports). */
+const countHandles = (resources: ReadonlyArray<string>) => resources.filter((name) => /TCP|TLS/.test(name)).length
 
-/** Waits (up to a second) for the sockets of earlier tests to finish closing; Node closes handles asynchronously. */
+/** TCP and TLS handles currently open in this process. */
+const networkHandles = () => countHandles(process.getActiveResourcesInfo())
+
+/** How many handles are open once at most `atMost` are: Node releases a closed socket's handle a moment later. */
 const handlesSettled = (atMost: number) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 100 && networkHandles() > atMost; i++) yield* Effect.sleep("10 millis")
-    return networkHandles()
-  })
+  Effect.map(
+    resourcesWhen((resources) => countHandles(resources) <= atMost),
+    countHandles
+  )
 
-describe("NcpSocketServer", () => {
+describe("NodeListener", () => {
   it.live("binds a free port when asked for port 0", () =>
     Effect.gen(function* () {
-      const server = yield* NcpSocketServer.make({ host: HOST, port: 0 })
-      const port = NcpSocketServer.port(server.address)
+      const server = yield* NodeListener.make({ host: HOST, port: 0 })
+      const port = NodeListener.port(server.address)
       expect(port).toBeGreaterThan(0)
-      expect(NcpSocketServer.formatAddress(server.address)).toBe(`${HOST}:${port}`)
+      expect(NodeListener.formatAddress(server.address)).toBe(`${HOST}:${port}`)
     })
   )
 
   it.live("fails with a SocketServerError when the port is taken", () =>
     Effect.gen(function* () {
-      const server = yield* NcpSocketServer.make({ host: HOST, port: 0 })
-      const port = NcpSocketServer.port(server.address) ?? 0
-      const exit = yield* Effect.exit(NcpSocketServer.make({ host: HOST, port }))
+      const server = yield* NodeListener.make({ host: HOST, port: 0 })
+      const port = NodeListener.port(server.address) ?? 0
+      const exit = yield* Effect.exit(NodeListener.make({ host: HOST, port }))
       expect(Exit.isFailure(exit)).toBe(true)
     })
   )
@@ -130,7 +138,7 @@ describe("NodeTransport", () => {
 
   it.live("keeps reading after closing its own direction (allowHalfOpen)", () =>
     Effect.gen(function* () {
-      const server = yield* NcpSocketServer.make({ host: HOST, port: 0 })
+      const server = yield* NodeListener.make({ host: HOST, port: 0 })
       // the server reads everything up to the client's FIN, waits, then answers
       yield* Effect.forkScoped(
         server.run((socket) =>
@@ -145,14 +153,14 @@ describe("NodeTransport", () => {
                 for (const chunk of exit.value) received += chunk.length
               }
               yield* Effect.sleep("20 millis")
-              yield* writer.write(`received ${received}`).pipe(Effect.timeout("2 seconds"))
+              yield* writer.write(`received ${received}`)
             })
           )
         )
       )
       const socket = yield* transport.connect({
         host: HOST,
-        port: NcpSocketServer.port(server.address) ?? 0,
+        port: NodeListener.port(server.address) ?? 0,
         tls: false
       })
       const answer = yield* Effect.scoped(
@@ -178,8 +186,8 @@ describe("NodeTransport", () => {
   it.live("fails to open with SocketOpenError when nothing listens", () =>
     Effect.gen(function* () {
       // a port that was free a moment ago: the listener closes with its scope
-      const server = yield* Effect.scoped(NcpSocketServer.make({ host: HOST, port: 0 }))
-      const port = NcpSocketServer.port(server.address) ?? 0
+      const server = yield* Effect.scoped(NodeListener.make({ host: HOST, port: 0 }))
+      const port = NodeListener.port(server.address) ?? 0
       const socket = yield* transport.connect({ host: HOST, port, tls: false })
       const exit = yield* Effect.exit(Effect.scoped(socket.reader))
       expect(socketErrorReason(exit)).toMatchObject({ _tag: "SocketOpenError", cause: { code: "ECONNREFUSED" } })
@@ -230,14 +238,31 @@ describe("NodeTransport", () => {
   it.live("a TLS server closes after a client dropped mid-handshake", () =>
     Effect.gen(function* () {
       const serverScope = yield* Scope.make()
-      const port = yield* Scope.provide(echoServer(SelfSignedCertificate.generate()), serverScope)
+      const accepted = yield* Deferred.make<void>()
+      const port = yield* Scope.provide(
+        echoServer(SelfSignedCertificate.generate(), (socket) =>
+          Effect.andThen(Deferred.succeed(accepted, undefined), echo(socket))
+        ),
+        serverScope
+      )
       // a port probe: connect over TCP, close without a handshake
-      yield* Effect.callback<void>((resume) => {
-        const probe = Net.connect({ host: HOST, port }, () => probe.end(() => resume(Effect.void)))
+      const probe = yield* Effect.callback<Net.Socket>((resume) => {
+        const socket = Net.connect({ host: HOST, port }, () => socket.end(() => resume(Effect.succeed(socket))))
+        socket.on("error", () => {})
       })
-      yield* Effect.sleep("20 millis")
-      // closing completes: the probe's socket does not hold the listener open
+      const probeClosed = Effect.callback<void>((resume) => {
+        if (probe.closed) return resume(Effect.void)
+        probe.once("close", () => resume(Effect.void))
+      })
+      // the server took the probe's connection, its TLS handshake pending
+      yield* Deferred.await(accepted)
+      // closing completes: the probe's socket does not hold the listener open ...
       yield* Scope.close(serverScope, Exit.void)
+      // ... the server closed that socket (the probe sees its end), and nothing listens any more
+      yield* probeClosed
+      const socket = yield* transport.connect({ host: HOST, port, tls: false })
+      const exit = yield* Effect.exit(Effect.scoped(socket.reader))
+      expect(socketErrorReason(exit)).toMatchObject({ _tag: "SocketOpenError", cause: { code: "ECONNREFUSED" } })
     })
   )
 

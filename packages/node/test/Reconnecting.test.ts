@@ -19,11 +19,16 @@ it.live("a NodeNcp server stopped and started again on the same port: the client
     const first = yield* Scope.make()
     const { port } = yield* NodeNcp.make(echo, { host: HOST, port: 0 }).pipe(Scope.provide(first))
     const context = yield* Layer.build(
-      NodeNcp.layerClientReconnecting({ host: HOST, port, timeout: 30, schedule: Schedule.spaced("20 millis") })
+      NodeNcp.layerClientReconnecting({
+        host: HOST,
+        port,
+        timeout: "30 seconds",
+        schedule: Schedule.spaced("20 millis")
+      })
     )
     const client = Context.get(context, Client.NcpClient)
     const link = Context.get(context, Client.NcpClientState)
-    const reached = (tag: Client.ClientState["_tag"]) =>
+    const reached = (tag: Connection.ClientState["_tag"]) =>
       link.changes.pipe(
         Stream.filter((state) => state._tag === tag),
         Stream.runHead

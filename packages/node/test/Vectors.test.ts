@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { describe, expect, it } from "@effect/vitest"
-import { type Connection, decodePacketOrThrow } from "@effect-ncp/core"
+import { type Connection, Decoder } from "@effect-ncp/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
@@ -33,7 +33,7 @@ const OFFSETS = [0, 1, 2, 3, 4, 5, 6, 7] as const
 /** What a field must look like on arrival: its in-memory decode, with its packet's header. */
 const expected = OFFSETS.flatMap(() =>
   vectors.flatMap(({ bytes }) => {
-    const { packet } = decodePacketOrThrow(bytes)
+    const { packet } = Decoder.decodePacketOrThrow(bytes)
     return packet.fields.map((field) => ({
       packetType: packet.type,
       packetId: packet.id,

@@ -1,18 +1,12 @@
 /**
- * What the Node connection tests share: a server and a client on 127.0.0.1, and `RawPeer`, a
+ * What the Node connection tests share: a server and a client on 127.0.0.1, `RawPeer`, a
  * `node:net` socket driven by hand for what the NCP API cannot do (garbage, a client that
- * ignores a 401, a legacy node, a peer that stops reading).
+ * ignores a 401, a legacy node, a peer that stops reading), and {@link resourcesWhen}, to wait
+ * for Node to release what a test closed.
  */
+import * as AsyncHooks from "node:async_hooks"
 import * as Net from "node:net"
-import {
-  type Connection,
-  DecodeError,
-  decodePacketOrThrow,
-  encodePacketOrThrow,
-  type Field,
-  Framing,
-  type Packet
-} from "@effect-ncp/core"
+import { CodecError, type Connection, Decoder, Encoder, type Field, Framing, type Packet } from "@effect-ncp/core"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { NodeNcp } from "../src/index.js"
@@ -29,7 +23,43 @@ export const serve = <E>(
 ) => NodeNcp.make(handler, { host: HOST, port: 0, shutdownGrace: 0, ...options })
 
 export const connect = (port: number, options: Omit<NodeNcp.ConnectOptions, "host" | "port"> = {}) =>
-  NodeNcp.connect({ host: HOST, port, timeout: 30, ...options })
+  NodeNcp.connect({ host: HOST, port, timeout: "30 seconds", ...options })
+
+/** Callbacks waiting for Node to release an async resource (a handle, a timer, a request). */
+const onRelease = new Set<() => void>()
+const releases = AsyncHooks.createHook({
+  destroy: () => {
+    for (const listener of [...onRelease]) listener()
+  }
+})
+
+/**
+ * The resources Node has open (`process.getActiveResourcesInfo()`), once `condition` holds of
+ * them. Node releases a socket's handle a moment after `destroy()`, after its `close` event
+ * even, with no event of its own; but each release is followed by async_hooks' `destroy`, so
+ * the condition is checked again at each one. No time bound: a resource that is never released
+ * fails the test by its timeout.
+ */
+export const resourcesWhen = (
+  condition: (resources: ReadonlyArray<string>) => boolean
+): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.callback<ReadonlyArray<string>>((resume) => {
+    const check = () => {
+      const resources = process.getActiveResourcesInfo()
+      if (!condition(resources)) return
+      stop()
+      resume(Effect.succeed(resources))
+    }
+    const stop = () => {
+      onRelease.delete(check)
+      if (onRelease.size === 0) releases.disable()
+    }
+    // listening first: a release between the first check and the hook would go unseen
+    onRelease.add(check)
+    releases.enable()
+    check()
+    return Effect.sync(stop)
+  })
 
 /** A `node:net` socket: collects what arrives, and notes when the peer ends. */
 export class RawPeer {
@@ -114,8 +144,8 @@ export class RawPeer {
       for (const chunk of this.pending) this.framer.push(new Uint8Array(chunk))
       this.pending = []
       const next = this.framer.next()
-      if (next instanceof DecodeError) throw next
-      return next === undefined ? undefined : decodePacketOrThrow(next).packet
+      if (next instanceof CodecError.DecodeError) throw next
+      return next === undefined ? undefined : Decoder.decodePacketOrThrow(next).packet
     })
   )
 
@@ -152,7 +182,7 @@ export class RawPeer {
   }
 
   send(type: string, name: string, id: number, params: Field.ParamsInput = {}): Effect.Effect<void> {
-    return this.write(encodePacketOrThrow({ type, fields: [{ name, id, params }] }))
+    return this.write(Encoder.encodePacketOrThrow({ type, fields: [{ name, id, params }] }))
   }
 
   /** The node's half of the handshake: HELO, CCRE, SCAR, CARE, SCON. */

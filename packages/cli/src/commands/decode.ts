@@ -10,12 +10,13 @@
  *
  * @since 0.1.0
  */
-import { Bytes, Json, Timestamp } from "@effect-ncp/core"
+import { type Decoder, Json, Timestamp } from "@effect-ncp/core"
 import * as Console from "effect/Console"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
+import type * as PlatformError from "effect/PlatformError"
 import * as Result from "effect/Result"
 import * as Stdio from "effect/Stdio"
 import * as Stream from "effect/Stream"
@@ -60,62 +61,77 @@ export const make = <E, R>(run: (options: DecodeOptions) => Effect.Effect<void, 
     ])
   )
 
-const readInput = Effect.fnUntraced(function* (input: string) {
-  if (input === "-") {
-    const stdio = yield* Stdio.Stdio
-    return Bytes.concat(yield* Stream.runCollect(stdio.stdin))
-  }
-  const fs = yield* FileSystem.FileSystem
-  return yield* fs.readFile(input)
-})
-
 const fail = (detail: string) =>
   Console.error(`ncp decode: ${detail}`).pipe(Effect.andThen(Effect.fail(new Reported({ exitCode: 1, detail }))))
 
-/** Runs `ncp decode`. */
+/** The JSON lines of one decoded packet. */
+const packetLines = (decoded: Decoder.Decoded, packets: boolean): Array<string> => {
+  const packet = decoded.packet
+  if (packets) return [JSON.stringify(Json.fromPacket(packet))]
+  const timestamp = Timestamp.toIsoString(packet.timestamp)
+  return packet.fields.map((field) =>
+    JSON.stringify({
+      packet_type: packet.type,
+      packet_id: packet.id,
+      timestamp,
+      name: field.name,
+      id: field.id,
+      params: field.params.map(Json.fromParam)
+    })
+  )
+}
+
+/**
+ * Runs `ncp decode`. The input is read as a stream and each packet printed once scanned, so
+ * memory stays flat in the capture's size (one packet, at most `maxPacketBytes`, is held).
+ */
 export const run = Effect.fn("decode.run")(function* (options: DecodeOptions) {
   const name = options.input === "-" ? "standard input" : options.input
-  const raw = yield* readInput(options.input).pipe(
-    Effect.catch((error) => fail(`cannot read ${name}: ${error.message}`))
-  )
-  let bytes = raw
-  if (options.hex) {
-    const parsed = Capture.parseHex(new TextDecoder().decode(raw))
-    if (Result.isFailure(parsed)) return yield* fail(`${name} is not hex: ${parsed.failure.detail}`)
-    bytes = parsed.success
-  }
+  const input: Stream.Stream<Uint8Array, PlatformError.PlatformError, FileSystem.FileSystem | Stdio.Stdio> =
+    options.input === "-"
+      ? Stream.unwrap(Effect.map(Stdio.Stdio, (stdio) => stdio.stdin))
+      : Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) => fs.stream(options.input, { chunkSize: 64 * 1024 })))
+  const scanner = new Capture.CaptureScanner()
+  const hex = options.hex ? new Capture.HexDecoder() : undefined
   let malformed = 0
-  const out: Array<string> = []
-  const problems: Array<string> = []
-  for (const event of Capture.scanCapture(bytes)) {
-    if (event._tag === "Malformed") {
-      malformed++
-      problems.push(`ncp decode: ${Capture.describeProblem(event)}`)
-      continue
+  // Prints what the scanner has found so far: output and problems each in capture order.
+  const flush = Effect.suspend(() => {
+    const out: Array<string> = []
+    const problems: Array<string> = []
+    for (let event = scanner.next(); event !== undefined; event = scanner.next()) {
+      if (event._tag === "Malformed") {
+        malformed++
+        problems.push(`ncp decode: ${Capture.describeProblem(event)}`)
+        continue
+      }
+      for (const warning of event.decoded.warnings) problems.push(`ncp decode: warning: ${warning.message}`)
+      out.push(...packetLines(event.decoded, options.packets))
     }
-    const { packet, warnings } = event.decoded
-    for (const warning of warnings) problems.push(`ncp decode: warning: ${warning.message}`)
-    if (options.packets) {
-      out.push(JSON.stringify(Json.fromPacket(packet)))
-      continue
-    }
-    const timestamp = Timestamp.toIsoString(packet.timestamp)
-    for (const field of packet.fields) {
-      out.push(
-        JSON.stringify({
-          packet_type: packet.type,
-          packet_id: packet.id,
-          timestamp,
-          name: field.name,
-          id: field.id,
-          params: field.params.map(Json.fromParam)
-        })
-      )
-    }
+    return Effect.andThen(
+      out.length > 0 ? Console.log(out.join("\n")) : Effect.void,
+      problems.length > 0 ? Console.error(problems.join("\n")) : Effect.void
+    )
+  })
+  const notHex = (problem: Capture.HexProblem) => fail(`${name} is not hex: ${problem.detail}`)
+  yield* input.pipe(
+    Stream.mapError((error) => ({ _tag: "Unreadable" as const, message: error.message })),
+    Stream.runForEach((chunk) => {
+      if (hex === undefined) scanner.push(chunk)
+      else {
+        const bytes = hex.push(chunk)
+        if (Result.isFailure(bytes)) return notHex(bytes.failure)
+        scanner.push(bytes.success)
+      }
+      return flush
+    }),
+    Effect.catchTag("Unreadable", (error) => fail(`cannot read ${name}: ${error.message}`))
+  )
+  if (hex !== undefined) {
+    const ended = hex.end()
+    if (Result.isFailure(ended)) return yield* notHex(ended.failure)
   }
-  // Problems and output are each written in capture order; stdout and stderr are separate streams.
-  if (out.length > 0) yield* Console.log(out.join("\n"))
-  if (problems.length > 0) yield* Console.error(problems.join("\n"))
+  scanner.end()
+  yield* flush
   if (malformed > 0) {
     return yield* new Reported({
       exitCode: 1,

@@ -1,18 +1,20 @@
 /**
- * What a valid NCP value is, per wire type, as data: integer ranges, float formats, the
- * identifier alphabet, the string rule, the timestamp and info
- * bounds, the unknown type codes, and the values at the edges of each domain.
+ * What a valid NCP value is, as data: integer ranges and widths, float formats, the identifier
+ * alphabet, the string rule, the timestamp and info bounds, and the values at the edges of each
+ * domain. The wire-type table (`wireType.ts`) gives each of the 18 types its domain; this module
+ * imports nothing, so every other part of the codec may read it.
  *
- * Two generators are built from this one table: the Schemas of `PacketSchema` (from which
+ * Two generators are built from these domains: the Schemas of `PacketSchema` (from which
  * `effect/Arbitrary` derives) and the fast-check arbitraries of `Arbitrary`. Neither spells a
  * range or an alphabet of its own, so they cannot drift apart on what a valid packet is. The
- * encoder stays the authority on what it accepts; the tests check both generators against it.
+ * encoder checks values against the same ranges; the tests check both generators against it.
  */
-import * as Value from "../Value.js"
 
 /** A range of integers held exactly in a JavaScript number. */
 export interface IntegerDomain {
   readonly kind: "integer"
+  /** Bytes one value takes on the wire. */
+  readonly bytes: number
   readonly minimum: number
   readonly maximum: number
   /** Values a generator reaches on purpose; the simplest first, since shrinking moves toward it. */
@@ -23,6 +25,7 @@ export interface IntegerDomain {
 /** A range of 64-bit integers, held as `bigint`. */
 export interface BigIntDomain {
   readonly kind: "bigint"
+  readonly bytes: number
   readonly minimum: bigint
   readonly maximum: bigint
   readonly edges: ReadonlyArray<bigint>
@@ -32,16 +35,21 @@ export interface BigIntDomain {
 /** An IEEE 754 format. */
 export interface FloatDomain {
   readonly kind: "float"
+  readonly bytes: number
   readonly edges: ReadonlyArray<number>
   readonly description: string
 }
+
+/** The domain of a number value or of a data element. */
+export type NumericDomain = IntegerDomain | BigIntDomain | FloatDomain
 
 // Distinct by `Object.is`, so that 0 and -0 are both kept (a `Set` would merge them).
 const distinct = <A>(values: ReadonlyArray<A>): Array<A> =>
   values.filter((value, index) => values.findIndex((other) => Object.is(other, value)) === index)
 
-const integer = (minimum: number, maximum: number, description: string): IntegerDomain => ({
+const integer = (bytes: number, minimum: number, maximum: number, description: string): IntegerDomain => ({
   kind: "integer",
+  bytes,
   minimum,
   maximum,
   // -0 is a valid i32 input that the wire returns as 0: an edge of the JavaScript side
@@ -53,6 +61,7 @@ const integer = (minimum: number, maximum: number, description: string): Integer
 
 const bigInteger = (minimum: bigint, maximum: bigint, description: string): BigIntDomain => ({
   kind: "bigint",
+  bytes: 8,
   minimum,
   maximum,
   // 2^53 + 1 is the first integer a number cannot hold; 2^63 is where i64 ends and u64 goes on
@@ -72,17 +81,17 @@ const bigInteger = (minimum: bigint, maximum: bigint, description: string): BigI
 })
 
 /** data i8 elements. */
-export const int8 = integer(-128, 127, "an i8 (an integer from -128 to 127)")
+export const int8 = integer(1, -128, 127, "an i8 (an integer from -128 to 127)")
 /** data u8 elements and raw bytes. */
-export const uint8 = integer(0, 255, "a u8 (an integer from 0 to 255)")
+export const uint8 = integer(1, 0, 255, "a u8 (an integer from 0 to 255)")
 /** data i16 elements. */
-export const int16 = integer(-32768, 32767, "an i16 (an integer from -32768 to 32767)")
+export const int16 = integer(2, -32768, 32767, "an i16 (an integer from -32768 to 32767)")
 /** data u16 elements. */
-export const uint16 = integer(0, 65535, "a u16 (an integer from 0 to 65535)")
+export const uint16 = integer(2, 0, 65535, "a u16 (an integer from 0 to 65535)")
 /** i32 values and data i32 elements. */
-export const int32 = integer(-2147483648, 2147483647, "an i32 (an integer from -2147483648 to 2147483647)")
+export const int32 = integer(4, -2147483648, 2147483647, "an i32 (an integer from -2147483648 to 2147483647)")
 /** u32 values, data u32 elements, ids and timestamp words. */
-export const uint32 = integer(0, 4294967295, "a u32 (an integer from 0 to 4294967295)")
+export const uint32 = integer(4, 0, 4294967295, "a u32 (an integer from 0 to 4294967295)")
 /** i64 values and data i64 elements. */
 export const int64 = bigInteger(-(2n ** 63n), 2n ** 63n - 1n, "an i64 (a bigint from -2^63 to 2^63-1)")
 /** u64 values and data u64 elements. */
@@ -100,6 +109,7 @@ export const fitsFloat32 = (n: number): boolean => !Number.isFinite(n) || Number
 /** f32 values and data f32 elements: numbers that are exactly a float32. */
 export const float32: FloatDomain = {
   kind: "float",
+  bytes: 4,
   edges: [0, -0, Number.NaN, Infinity, -Infinity, 1, -1, 2 ** -149, -(2 ** -149), 2 ** -126, FLOAT32_MAX, -FLOAT32_MAX],
   description: "an f32 (a number)"
 }
@@ -107,6 +117,7 @@ export const float32: FloatDomain = {
 /** f64 values and data f64 elements. */
 export const float64: FloatDomain = {
   kind: "float",
+  bytes: 8,
   edges: [
     0,
     -0,
@@ -207,15 +218,10 @@ const withoutNegativeZero = (domain: IntegerDomain): IntegerDomain => ({
 export const word = withoutNegativeZero(uint32)
 
 /** The nanoseconds of a timestamp: below 10^9, though the wire word can hold more. */
-export const nanos = withoutNegativeZero(integer(0, 999_999_999, "nanoseconds (an integer from 0 to 999999999)"))
+export const nanos = withoutNegativeZero(integer(4, 0, 999_999_999, "nanoseconds (an integer from 0 to 999999999)"))
 
 /** Bytes of a packet's info. */
 export const infoBytes = 4
-
-/** The type codes this library does not know, which decode to `unknown` values. */
-export const unknownCodes: ReadonlyArray<number> = Array.from({ length: 256 }, (_, code) => code).filter(
-  (code) => Value.typeOfCode(code) === undefined
-)
 
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const loneSurrogates = new RegExp(loneSurrogate.source, "g")
@@ -237,18 +243,23 @@ export const toWireString = (text: string): string => text.split("\u0000").join(
  */
 export const wireStringPattern = { source: "^[^\\u0000]*$", flags: "u" } as const
 
-/** The typed arrays of data values. */
-export type TypedArray = Value.TypedArray
+/** What {@link atOffset} needs of a typed array. */
+interface OffsetArray extends ArrayBufferView {
+  readonly length: number
+  readonly BYTES_PER_ELEMENT: number
+}
 
 /**
  * `array`'s elements in a new array of the same type that starts `offset` elements into its
  * buffer, as a view on a larger message would. The codec must not assume offset 0.
  */
-export const atOffset = <A extends TypedArray>(array: A, offset: number): A => {
+export const atOffset = <A extends OffsetArray>(array: A, offset: number): A => {
   if (offset === 0) return array
   const Class = array.constructor as new (buffer: ArrayBuffer, byteOffset: number, length: number) => A
   const buffer = new ArrayBuffer((offset + array.length) * array.BYTES_PER_ELEMENT)
   const out = new Class(buffer, offset * array.BYTES_PER_ELEMENT, array.length)
-  ;(out as { set(array: A): void }).set(array)
+  new Uint8Array(buffer, out.byteOffset, out.byteLength).set(
+    new Uint8Array(array.buffer, array.byteOffset, array.byteLength)
+  )
   return out
 }

@@ -13,9 +13,10 @@
  * which the open connection goes on using.
  */
 import * as Effect from "effect/Effect"
-import { CommandError, type ConnectionError } from "../ConnectionError.js"
-import * as Field from "../Field.js"
-import type { Packet } from "../Packet.js"
+import { CommandError, type ConnectionError } from "../../ConnectionError.js"
+import * as Field from "../../Field.js"
+import type { Packet } from "../../Packet.js"
+import { withDeadline } from "./deadline.js"
 import type { Wire } from "./wire.js"
 
 /** A counter of field ids that wraps at 2^32. */
@@ -51,7 +52,7 @@ const waitField = (
   timeoutSeconds: number
 ): Effect.Effect<{ readonly packet: Packet; readonly field: Field.Field }, ConnectionError> => {
   const loop: Effect.Effect<{ readonly packet: Packet; readonly field: Field.Field }, ConnectionError> = Effect.flatMap(
-    wire.readPacket(),
+    wire.reader.readPacket(),
     ({ packet }) => {
       for (const field of packet.fields) {
         if (packet.type === packetType && field.name === fieldName) return Effect.succeed({ packet, field })
@@ -62,7 +63,7 @@ const waitField = (
   )
   // A deadline for the field, not for each packet: a peer sending other packets (say
   // keep-alives) but never this field must not hold the handshake open forever.
-  return wire.withDeadline(loop, timeoutSeconds, `waiting for ${packetType} ${fieldName}`)
+  return withDeadline(loop, timeoutSeconds, wire.remote, `waiting for ${packetType} ${fieldName}`)
 }
 
 /**
@@ -126,7 +127,8 @@ export const client = (
           ["CIW", { type: "string", value: identity.hostname }],
           ["CUSR", { type: "string", value: identity.username }],
           ["CDOM", { type: "string", value: identity.domain }],
-          ["LINK", { type: "i32", value: timeout }]
+          // whole seconds on the wire: a fraction asked for is rounded up
+          ["LINK", { type: "i32", value: Math.ceil(timeout) }]
         ]
       }
     ])
@@ -141,7 +143,7 @@ export const client = (
   })
 
 /**
- * The server's side: greets with `hello`, names the peer after its `CIW`, and clamps the
+ * The server's side: greets with `hello`, keeps the host name the client gives (`CIW`), and clamps the
  * timeout it asks for.
  */
 export const server = (
@@ -154,7 +156,7 @@ export const server = (
     yield* wire.writePacket("LINK", [{ name: "HELO", id: 0, params: hello }])
     const { field: ccre } = yield* waitField(wire, "LINK", "CCRE", timeout)
     const ciw = Field.get(ccre, "CIW")
-    if (typeof ciw === "string" && ciw !== "") wire.rename(ciw)
+    if (typeof ciw === "string" && ciw !== "") wire.peerHostname = ciw
     const requested = yield* readLinkTimeout(wire, ccre)
     const agreed = clampTimeout(requested)
     if (agreed !== requested) yield* logTimeoutChanged(wire, requested, agreed)

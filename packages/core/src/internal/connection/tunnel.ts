@@ -7,8 +7,9 @@ import * as Effect from "effect/Effect"
 import * as Base64 from "effect/encoding/Base64"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
-import { AuthenticationError, type ConnectionError, NetworkError } from "../ConnectionError.js"
-import { answers, type Credentials, MAX_HEAD_BYTES, request } from "../Tunnel.js"
+import { AuthenticationError, type ConnectionError, NetworkError } from "../../ConnectionError.js"
+import { answers, type Credentials, MAX_HEAD_BYTES, request } from "../../Tunnel.js"
+import { withDeadline } from "./deadline.js"
 import type { Wire } from "./wire.js"
 
 const latin1 = new TextDecoder("latin1")
@@ -25,7 +26,7 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
     let buffer = new Uint8Array(512)
     let length = 0
     for (;;) {
-      const chunk = yield* wire.pullBytes
+      const chunk = yield* wire.reader.pullBytes
       if (chunk === undefined) {
         return yield* new NetworkError({ detail: `the peer closed the connection ${during}`, remote: wire.remote })
       }
@@ -39,7 +40,7 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
       const end = indexOfBlankLine(buffer, Math.max(0, length - 3), length + chunk.length)
       length += chunk.length
       if (end >= 0) {
-        if (end + 4 < length) wire.unread(buffer.slice(end + 4, length))
+        if (end + 4 < length) wire.reader.unread(buffer.slice(end + 4, length))
         return latin1.decode(buffer.subarray(0, end))
       }
       if (length > MAX_HEAD_BYTES) {
@@ -51,7 +52,7 @@ const readHead = (wire: Wire, timeoutSeconds: number, during: string) => {
     }
   })
   // One deadline for the whole head: a peer dripping it a byte at a time cannot hold it open.
-  return wire.withDeadline(read, timeoutSeconds, during)
+  return withDeadline(read, timeoutSeconds, wire.remote, during)
 }
 
 const indexOfBlankLine = (bytes: Uint8Array, from: number, to: number): number => {
@@ -71,7 +72,7 @@ export const client = (
   timeoutSeconds: number
 ): Effect.Effect<void, ConnectionError> =>
   Effect.gen(function* () {
-    yield* wire.writeBytes(encoder.encode(request(credentials)))
+    yield* wire.outbox.write(encoder.encode(request(credentials)))
     const head = yield* readHead(wire, timeoutSeconds, "waiting for the tunnel answer")
     const statusLine = head.split("\r\n", 1)[0] ?? ""
     const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]
@@ -108,7 +109,7 @@ export const server = <E, R>(
     const [requestLine = "", ...headerLines] = head.split("\r\n")
     const [method, target] = requestLine.split(" ")
     const refuse = (status: number, answer: string, reason: string) =>
-      Effect.as(wire.writeBytes(encoder.encode(answer)), { _tag: "Refused", status, reason } as const)
+      Effect.as(wire.outbox.write(encoder.encode(answer)), { _tag: "Refused", status, reason } as const)
     if (method !== "CONNECT") {
       return yield* refuse(405, answers.methodNotAllowed, `method ${JSON.stringify(method ?? "")} is not CONNECT`)
     }
@@ -123,7 +124,7 @@ export const server = <E, R>(
         return yield* refuse(401, answers.unauthorized, `authentication failed for ${who}`)
       }
     }
-    yield* wire.writeBytes(encoder.encode(answers.ok))
+    yield* wire.outbox.write(encoder.encode(answers.ok))
     return {
       _tag: "Accepted",
       credentials: credentials ?? { username: "", password: Redacted.make("") }

@@ -19,14 +19,18 @@ import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ClientState, ReconnectingConnection } from "../Client.js"
-import type * as Connection from "../Connection.js"
-import { ConnectionDefect, type ConnectionError, NotConnected } from "../ConnectionError.js"
+import type * as Connection from "../../Connection.js"
+import type { ClientState, ReconnectingConnection } from "../../Connection.js"
+import { ConnectionDefect, type ConnectionError, NotConnected } from "../../ConnectionError.js"
+import { reasonOf, reconnected, Supervised, traced } from "./telemetry.js"
 
 /** What the reconnecting client needs: how to connect, and what to do between attempts. */
 export interface ReconnectConfig {
   /** The node's name, as connections name it (`host:port` by default). */
   readonly remote: string
+  /** The node's host and port. */
+  readonly remoteAddress: string
+  readonly remotePort: number
   /** The timeout asked for in the handshake, reported as `timeout` while no connection is open. */
   readonly requestedTimeout: number
   /** The connections' default reply deadline: also the default bound of a wait for a connection. */
@@ -54,12 +58,6 @@ type Outcome =
 // it always sees the newest, and memory stays bounded whatever it does.
 const stateBuffer = 64
 
-/** An error's message without the remote it starts with, for lines that name the remote already. */
-const reasonOf = (error: ConnectionError, remote: string): string => {
-  const message = error.message
-  return message.startsWith(`${remote}: `) ? message.slice(remote.length + 2) : message
-}
-
 const secondsOf = (duration: Duration.Duration): number => Math.round(Duration.toMillis(duration)) / 1000
 
 /**
@@ -70,6 +68,7 @@ const secondsOf = (duration: Duration.Duration): number => Math.round(Duration.t
 export const make = (config: ReconnectConfig): Effect.Effect<ReconnectingConnection, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { remote } = config
+    const context = yield* Effect.context<never>()
     const pubsub = yield* PubSub.sliding<Snapshot>({ capacity: stateBuffer, replay: 1 })
     let current: Snapshot = { state: { _tag: "Connecting", attempt: 1, lastError: undefined }, connection: undefined }
     PubSub.publishUnsafe(pubsub, current)
@@ -127,7 +126,15 @@ export const make = (config: ReconnectConfig): Effect.Effect<ReconnectingConnect
         Scope.make(),
         (scope) =>
           Effect.gen(function* () {
-            const exit = yield* Effect.exit(Scope.provide(config.connect, scope))
+            // The connection does not log its own connect and disconnect: this client does, with the attempt.
+            const exit = yield* Effect.exit(
+              traced(
+                Scope.provide(config.connect, scope).pipe(Effect.provideService(Supervised, true)),
+                "ncp.reconnect",
+                { attributes: { "ncp.attempt": attempt, "server.address": remote } }
+              )
+            )
+            reconnected(context, Exit.isSuccess(exit) ? "connected" : "failed")
             if (Exit.isFailure(exit)) {
               const failure = Cause.findErrorOption(exit.cause)
               if (failure._tag === "Some") return { _tag: "Failed", error: failure.value } as const
@@ -278,6 +285,8 @@ export const make = (config: ReconnectConfig): Effect.Effect<ReconnectingConnect
 
     const client: ReconnectingConnection = {
       remoteHostname: remote,
+      remoteAddress: config.remoteAddress,
+      remotePort: config.remotePort,
       get timeout() {
         return current.connection?.timeout ?? config.requestedTimeout
       },
@@ -310,6 +319,12 @@ export const make = (config: ReconnectConfig): Effect.Effect<ReconnectingConnect
           ? Stream.fail(notConnected(state))
           : Stream.empty
       }),
+      // each connection's warnings in turn, as `fields`
+      warnings: Stream.flatMap(snapshots, (snapshot) =>
+        snapshot.connection === undefined ? Stream.empty : snapshot.connection.warnings
+      ),
+      // on the connection open now; with none, nothing is outstanding to wait for
+      reserveOutgoing: (bytes) => Effect.suspend(() => current.connection?.reserveOutgoing(bytes) ?? Effect.void),
       close: Fiber.interrupt(supervisor),
       closed: Deferred.await(closedForGood),
       state: Effect.sync(() => current.state),

@@ -1,0 +1,38 @@
+/**
+ * Deadlines: the one way a wait of a connection (a handshake step, the tunnel's head, a reply)
+ * is bounded, failing with a `NetworkTimeout` that says what was waited for.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { NetworkTimeout } from "../../ConnectionError.js"
+
+/**
+ * Fails `effect` with a `NetworkTimeout` unless it completes within `deadline` (seconds, 0
+ * for no limit, or a Duration); `during` says what was waited for, `command` names the command
+ * waited for, if any. `timedOut` runs when the deadline passes (a request's metrics).
+ */
+export const withDeadline = <A, E>(
+  effect: Effect.Effect<A, E>,
+  deadline: number | Duration.Duration,
+  remote: string,
+  during: string,
+  command?: string,
+  timedOut?: () => void
+): Effect.Effect<A, E | NetworkTimeout> => {
+  if (typeof deadline === "number" && deadline <= 0) return effect
+  const duration = typeof deadline === "number" ? Duration.seconds(deadline) : deadline
+  return Effect.timeoutOrElse(effect, {
+    duration,
+    orElse: () => {
+      timedOut?.()
+      return Effect.fail(
+        new NetworkTimeout({
+          seconds: Duration.toMillis(duration) / 1000,
+          during,
+          remote,
+          ...(command === undefined ? {} : { command })
+        })
+      )
+    }
+  })
+}

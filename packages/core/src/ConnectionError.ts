@@ -90,18 +90,49 @@ export class ConnectionClosed extends Schema.TaggedError<ConnectionClosed>()("Co
   }
 }
 
-/**
- * The node answered with an error: a field carrying `ERRO` (detail) and/or `ERRC` (code). Holds
- * the packet type, the field's name and id, and the field itself.
- */
-export class CommandError extends Schema.TaggedError<CommandError>()("CommandError", {
+/** What an error or warning reply carries: its command, its text and code, and the field. */
+const replyFields = {
   packetType: Schema.String,
   fieldName: Schema.String,
   fieldId: Schema.Number,
   detail: Schema.String,
   code: Schema.optional(Schema.Number),
   field: FieldSchema
-}) {
+}
+
+/** A reply's text (`detailParam`, `fallback` when missing or not a string) and code (`codeParam`, when a number). */
+const fromReply = (
+  packetType: string,
+  field: Field.Field,
+  detailParam: string,
+  codeParam: string,
+  fallback: string
+) => {
+  const detail = Field.get(field, detailParam)
+  const code = Field.get(field, codeParam)
+  return {
+    packetType,
+    fieldName: field.name,
+    fieldId: field.id,
+    detail: typeof detail === "string" ? detail : fallback,
+    code: typeof code === "number" ? code : undefined,
+    field
+  }
+}
+
+const replyMessage = (reply: {
+  readonly packetType: string
+  readonly fieldName: string
+  readonly detail: string
+  readonly code?: number | undefined
+}) =>
+  `${reply.packetType} ${reply.fieldName}: ${reply.detail}${reply.code === undefined ? "" : ` (code ${reply.code})`}`
+
+/**
+ * The node answered with an error: a field carrying `ERRO` (detail) and/or `ERRC` (code). Holds
+ * the packet type, the field's name and id, and the field itself.
+ */
+export class CommandError extends Schema.TaggedError<CommandError>()("CommandError", replyFields) {
   static {
     NcpError.mark(this)
   }
@@ -123,21 +154,11 @@ export class CommandError extends Schema.TaggedError<CommandError>()("CommandErr
    * ```
    */
   static fromField(packetType: string, field: Field.Field): CommandError {
-    const detail = Field.get(field, "ERRO")
-    const code = Field.get(field, "ERRC")
-    return new CommandError({
-      packetType,
-      fieldName: field.name,
-      fieldId: field.id,
-      detail: typeof detail === "string" ? detail : "command error",
-      code: typeof code === "number" ? code : undefined,
-      field
-    })
+    return new CommandError(fromReply(packetType, field, "ERRO", "ERRC", "command error"))
   }
 
   override get message(): string {
-    const code = this.code === undefined ? "" : ` (code ${this.code})`
-    return `${this.packetType} ${this.fieldName}: ${this.detail}${code}`
+    return replyMessage(this)
   }
 }
 
@@ -147,35 +168,18 @@ export class CommandError extends Schema.TaggedError<CommandError>()("CommandErr
  * client's default) it is logged and published on the connection's `warnings` Stream, for a
  * program that reacts to it; the field itself is still delivered.
  */
-export class CommandWarning extends Schema.TaggedError<CommandWarning>()("CommandWarning", {
-  packetType: Schema.String,
-  fieldName: Schema.String,
-  fieldId: Schema.Number,
-  detail: Schema.String,
-  code: Schema.optional(Schema.Number),
-  field: FieldSchema
-}) {
+export class CommandWarning extends Schema.TaggedError<CommandWarning>()("CommandWarning", replyFields) {
   static {
     NcpError.mark(this)
   }
 
   /** The warning a warning reply stands for: `WARN` as the detail ("warning" when missing), `WARC` as the code. */
   static fromField(packetType: string, field: Field.Field): CommandWarning {
-    const detail = Field.get(field, "WARN")
-    const code = Field.get(field, "WARC")
-    return new CommandWarning({
-      packetType,
-      fieldName: field.name,
-      fieldId: field.id,
-      detail: typeof detail === "string" ? detail : "warning",
-      code: typeof code === "number" ? code : undefined,
-      field
-    })
+    return new CommandWarning(fromReply(packetType, field, "WARN", "WARC", "warning"))
   }
 
   override get message(): string {
-    const code = this.code === undefined ? "" : ` (code ${this.code})`
-    return `${this.packetType} ${this.fieldName}: ${this.detail}${code}`
+    return replyMessage(this)
   }
 }
 

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { ConnectionError, Fleet } from "@effect-ncp/core"
+import { ConnectionError, Fleet, type Transport } from "@effect-ncp/core"
 import { NodeTransport } from "@effect-ncp/node"
 import * as Context from "effect/Context"
 import { CliError, Flag } from "effect/cli"
@@ -25,7 +25,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Address from "../Address.js"
 import type { Reported } from "../Reported.js"
-import type { ConnectionOptions } from "./options.js"
+import { type ConnectionOptions, otlpLayer } from "./options.js"
 import * as Session from "./session.js"
 
 /** The nodes a command was given: listed with `--nodes`, and a file of them with `--nodes-file`. */
@@ -236,3 +236,25 @@ export const tagged = (node: string, json: string): string =>
 /** The line that ends a command some of whose nodes failed: exit code 1. */
 export const failedNodes = (command: string, failed: number, total: number): Effect.Effect<void, Reported> =>
   failed === 0 ? Effect.void : Session.fail(command, `${failed} of ${total} node(s) failed`)
+
+/**
+ * Runs a command that talks to one node, or with `--nodes` to many: in its own scope, over
+ * Node's transport, with its `--otlp` export, and its failure reported as the command's.
+ */
+export const runOneOrMany = <
+  O extends { readonly nodes?: Nodes | undefined; readonly connection: Pick<ConnectionOptions, "otlp"> }
+>(
+  command: string,
+  options: O,
+  one: (options: O) => Effect.Effect<void, CommandFailure, CommandServices>,
+  many: (options: O, nodes: Nodes) => Effect.Effect<void, CommandFailure, CommandServices>
+) =>
+  Effect.suspend(() => (options.nodes === undefined ? one(options) : many(options, options.nodes))).pipe(
+    Effect.scoped,
+    Session.reportFailure(command),
+    Effect.provide(NodeTransport.layer),
+    Effect.provide(otlpLayer(options.connection.otlp))
+  )
+
+type CommandFailure = ConnectionError.ConnectionError | Reported
+type CommandServices = Scope.Scope | Transport.Transport | FileSystem.FileSystem

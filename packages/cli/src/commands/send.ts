@@ -13,27 +13,22 @@
  *
  * @since 0.1.0
  */
-import { type ConnectionError, type Field, Fleet, Identifier, type Transport } from "@effect-ncp/core"
-import { NodeTransport } from "@effect-ncp/node"
+import { type Field, Fleet, Identifier } from "@effect-ncp/core"
 import * as Console from "effect/Console"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
-import type * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Format from "../Format.js"
 import * as Params from "../Params.js"
 import * as Progress from "../Progress.js"
-import type { Reported } from "../Reported.js"
 import * as Nodes from "./nodes.js"
 import {
   address,
   type ConnectionOptions,
   connectionFlags,
   identifier,
-  otlpLayer,
   params,
   type ReplyLimit,
   replyLimitFlags,
@@ -204,19 +199,7 @@ const runNodes = (options: SendOptions, nodes: Nodes.Nodes) =>
   })
 
 /** Runs `ncp send`. */
-export const run = (options: SendOptions) =>
-  Effect.suspend(
-    (): Effect.Effect<
-      void,
-      ConnectionError.ConnectionError | Reported,
-      Scope.Scope | Transport.Transport | FileSystem.FileSystem
-    > => (options.nodes === undefined ? runOne(options) : runNodes(options, options.nodes))
-  ).pipe(
-    Effect.scoped,
-    Session.reportFailure("send"),
-    Effect.provide(NodeTransport.layer),
-    Effect.provide(otlpLayer(options.connection.otlp))
-  )
+export const run = (options: SendOptions) => Nodes.runOneOrMany("send", options, runOne, runNodes)
 
 /** Runs `ncp send` on one node. */
 const runOne = (options: SendOptions) =>

@@ -22,18 +22,14 @@ import {
   Fleet,
   type NcpCommand,
   SweepLevel,
-  Timestamp,
-  type Transport
+  Timestamp
 } from "@effect-ncp/core"
 import { SimulatedNode } from "@effect-ncp/core/testing"
-import { NodeTransport } from "@effect-ncp/node"
 import * as Console from "effect/Console"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import * as Effect from "effect/Effect"
-import type * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Chart from "../Chart.js"
 import * as Progress from "../Progress.js"
@@ -44,7 +40,6 @@ import {
   type ConnectionOptions,
   chartFlags,
   connectionFlags,
-  otlpLayer,
   type ReplyLimit,
   replyLimitFlags,
   toConnectionOptions,
@@ -195,19 +190,7 @@ export const sweepJson = (reply: Pick<Connection.IncomingField, "packetTimestamp
   })
 
 /** Runs `ncp sweep`. */
-export const run = (options: SweepOptions) =>
-  Effect.suspend(
-    (): Effect.Effect<
-      void,
-      ConnectionError.ConnectionError | Reported,
-      Scope.Scope | Transport.Transport | FileSystem.FileSystem
-    > => (options.nodes === undefined ? runOne(options) : runNodes(options, options.nodes))
-  ).pipe(
-    Effect.scoped,
-    Session.reportFailure("sweep"),
-    Effect.provide(NodeTransport.layer),
-    Effect.provide(otlpLayer(options.connection.otlp))
-  )
+export const run = (options: SweepOptions) => Nodes.runOneOrMany("sweep", options, runOne, runNodes)
 
 /** A sweep as the command prints it: a chart, or a JSON line. */
 const printed = (options: SweepOptions, reply: Pick<Connection.IncomingField, "packetTimestamp">, sweep: Sweep) =>

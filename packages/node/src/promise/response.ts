@@ -40,39 +40,22 @@ export const nextOf = <A, E>(
     }
   })
 
-/** A Response of the Effect API, read with Promises. */
-export class PromiseResponse implements Response, AsyncIterator<Field, undefined> {
-  readonly packetType: string
-  readonly fieldName: string
-  readonly fieldId: number
-  private readonly nextField: Effect.Effect<IteratorResult<Field, undefined>, ConnectionError.ConnectionError>
-  // Once closed, no reply reaches it any more: a read would wait forever.
-  private closed = false
+/**
+ * What both iterators share: the command's scope (its registration), closed when the loop
+ * leaves early or the caller closes it; once closed, no reply reaches it any more, so a read
+ * would wait forever and ends at once instead.
+ */
+abstract class ScopedReplies<A> implements AsyncIterator<A, undefined> {
+  protected closed = false
 
   constructor(
-    private readonly owner: Owner,
-    private readonly response: EffectConnection.Response,
-    private readonly scope: Scope.Closeable
-  ) {
-    this.packetType = response.packetType
-    this.fieldName = response.fieldName
-    this.fieldId = response.fieldId
-    this.nextField = nextOf(Effect.map(response.recv, toField), scope)
-  }
+    protected readonly owner: Owner,
+    protected readonly scope: Scope.Closeable
+  ) {}
 
-  recv(): Promise<Field> {
-    return this.closed ? closedResponse(this) : this.owner.perform(Effect.map(this.response.recv, toField))
-  }
+  abstract next(): Promise<IteratorResult<A, undefined>>
 
-  recvField(name: string): Promise<Field> {
-    return this.closed ? closedResponse(this) : this.owner.perform(Effect.map(this.response.recvField(name), toField))
-  }
-
-  next(): Promise<IteratorResult<Field, undefined>> {
-    return this.closed ? Promise.resolve(done) : this.owner.perform(this.nextField)
-  }
-
-  async return(): Promise<IteratorResult<Field, undefined>> {
+  async return(): Promise<IteratorResult<A, undefined>> {
     await this.close()
     return done
   }
@@ -91,6 +74,38 @@ export class PromiseResponse implements Response, AsyncIterator<Field, undefined
   }
 }
 
+/** A Response of the Effect API, read with Promises. */
+export class PromiseResponse extends ScopedReplies<Field> implements Response {
+  readonly packetType: string
+  readonly fieldName: string
+  readonly fieldId: number
+  private readonly nextField: Effect.Effect<IteratorResult<Field, undefined>, ConnectionError.ConnectionError>
+
+  constructor(
+    owner: Owner,
+    private readonly response: EffectConnection.Response,
+    scope: Scope.Closeable
+  ) {
+    super(owner, scope)
+    this.packetType = response.packetType
+    this.fieldName = response.fieldName
+    this.fieldId = response.fieldId
+    this.nextField = nextOf(Effect.map(response.recv, toField), scope)
+  }
+
+  recv(): Promise<Field> {
+    return this.closed ? closedResponse(this) : this.owner.perform(Effect.map(this.response.recv, toField))
+  }
+
+  recvField(name: string): Promise<Field> {
+    return this.closed ? closedResponse(this) : this.owner.perform(Effect.map(this.response.recvField(name), toField))
+  }
+
+  next(): Promise<IteratorResult<Field, undefined>> {
+    return this.closed ? Promise.resolve(done) : this.owner.perform(this.nextField)
+  }
+}
+
 /** What reading a closed Response rejects with. */
 const closedResponse = (response: Response): Promise<never> =>
   Promise.reject(
@@ -102,16 +117,17 @@ const closedResponse = (response: Response): Promise<never> =>
 const toField = (field: EffectConnection.IncomingField): Field => new ReplyField(field)
 
 /** A typed command's replies: the command is sent at the first `next`. */
-export class PromiseReplies<A> implements Replies<A>, AsyncIterator<A, undefined> {
+export class PromiseReplies<A> extends ScopedReplies<A> implements Replies<A> {
   private nextReply: Effect.Effect<IteratorResult<A, undefined>, NcpCommand.CallError> | undefined
   private sending: Promise<void> | undefined
-  private closed = false
 
   constructor(
-    private readonly owner: Owner,
+    owner: Owner,
     private readonly send: Effect.Effect<CommandClient.TypedResponse<A>, NcpCommand.CallError, Scope.Scope>,
-    private readonly scope: Scope.Closeable
-  ) {}
+    scope: Scope.Closeable
+  ) {
+    super(owner, scope)
+  }
 
   async next(): Promise<IteratorResult<A, undefined>> {
     if (this.closed) return done
@@ -132,23 +148,5 @@ export class PromiseReplies<A> implements Replies<A>, AsyncIterator<A, undefined
       await this.sending
     }
     return this.nextReply === undefined || this.closed ? done : this.owner.perform(this.nextReply)
-  }
-
-  async return(): Promise<IteratorResult<A, undefined>> {
-    await this.close()
-    return done
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this
-  }
-
-  close(): Promise<void> {
-    this.closed = true
-    return this.owner.perform(Scope.close(this.scope, Exit.void))
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
   }
 }

@@ -45,9 +45,9 @@
  * @since 0.1.0
  */
 import * as fc from "fast-check"
+import * as Domain from "./codec/domain.js"
+import * as WireType from "./codec/wireType.js"
 import type * as Field from "./Field.js"
-import * as Domain from "./internal/codec/domain.js"
-import * as WireType from "./internal/codec/wireType.js"
 import type * as Packet from "./Packet.js"
 import * as RoundTrip from "./RoundTrip.js"
 import type * as Timestamp from "./Timestamp.js"

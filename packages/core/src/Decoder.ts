@@ -49,11 +49,11 @@
  */
 import * as Result from "effect/Result"
 import { DecodeError, type DecodeWarning, type DecodeWarningSummary } from "./CodecError.js"
+import * as Reader from "./codec/reader.js"
+import { NO_SUMMARIES, NO_WARNINGS, Warnings } from "./codec/warnings.js"
+import * as WireType from "./codec/wireType.js"
 import type { Field, Param } from "./Field.js"
 import * as Identifier from "./Identifier.js"
-import * as Reader from "./internal/codec/reader.js"
-import { NO_SUMMARIES, NO_WARNINGS, Warnings } from "./internal/codec/warnings.js"
-import * as WireType from "./internal/codec/wireType.js"
 import * as Limits from "./Limits.js"
 import {
   FIELD_HEADER_BYTES,

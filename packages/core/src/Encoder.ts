@@ -30,10 +30,10 @@
  */
 import * as Result from "effect/Result"
 import { EncodeError } from "./CodecError.js"
+import * as WireType from "./codec/wireType.js"
+import * as Writer from "./codec/writer.js"
 import type { FieldInput, Param } from "./Field.js"
 import * as Identifier from "./Identifier.js"
-import * as WireType from "./internal/codec/wireType.js"
-import * as Writer from "./internal/codec/writer.js"
 import {
   FIELD_HEADER_BYTES,
   FOOTER_BYTES,

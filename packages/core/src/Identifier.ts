@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as Domain from "./internal/codec/domain.js"
+import * as Domain from "./codec/domain.js"
 
 const pattern = /^[A-Z0-9]{1,4}$/
 

@@ -34,8 +34,9 @@
  * @module
  * @since 0.1.0
  */
+
+import * as Domain from "./codec/domain.js"
 import type * as Field from "./Field.js"
-import * as Domain from "./internal/codec/domain.js"
 import type * as Packet from "./Packet.js"
 import * as Value from "./Value.js"
 

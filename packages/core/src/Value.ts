@@ -37,7 +37,7 @@
  * @module
  * @since 0.1.0
  */
-import * as WireType from "./internal/codec/wireType.js"
+import * as WireType from "./codec/wireType.js"
 
 /** The wire type codes (spec section 3). */
 export const TypeCode: { readonly [K in KnownType]: number } = WireType.codes

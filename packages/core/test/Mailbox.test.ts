@@ -2,8 +2,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { ByteBudget } from "../src/internal/connection/budget.js"
-import { Mailbox } from "../src/internal/connection/mailbox.js"
+import { ByteBudget } from "../src/connection/budget.js"
+import { Mailbox } from "../src/connection/mailbox.js"
 import { failureOf } from "./util.js"
 
 const settle = Effect.gen(function* () {

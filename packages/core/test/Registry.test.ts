@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { Registry } from "../src/internal/connection/registry.js"
+import { Registry } from "../src/connection/registry.js"
 
 type Op =
   | { readonly op: "set"; readonly id: number; readonly value: number }

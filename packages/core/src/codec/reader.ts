@@ -8,8 +8,8 @@
  * input's own `subarray` or `slice`: on a Node `Buffer` those return a `Buffer`, and its `slice`
  * is a view, not a copy. So every value handed out is a plain `Uint8Array` or typed array.
  */
-import { FOOTER_BYTES, FOOTER_MAGIC, HEADER_BYTES, HEADER_MAGIC } from "../../Packet.js"
-import type * as Value from "../../Value.js"
+import { FOOTER_BYTES, FOOTER_MAGIC, HEADER_BYTES, HEADER_MAGIC } from "../Packet.js"
+import type * as Value from "../Value.js"
 import * as WireType from "./wireType.js"
 
 /** A 32-bit word as its 4 bytes in wire order, in hex: `dd cc bb aa`. */

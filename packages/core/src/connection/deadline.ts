@@ -4,7 +4,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { NetworkTimeout } from "../../ConnectionError.js"
+import { NetworkTimeout } from "../ConnectionError.js"
 
 /**
  * Fails `effect` with a `NetworkTimeout` unless it completes within `deadline` (seconds, 0

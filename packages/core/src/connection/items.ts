@@ -5,10 +5,10 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Tracer from "effect/Tracer"
-import type { Connection } from "../../Connection.js"
-import { CommandError, type ConnectionError } from "../../ConnectionError.js"
-import type * as Field from "../../Field.js"
-import type * as Timestamp from "../../Timestamp.js"
+import type { Connection } from "../Connection.js"
+import { CommandError, type ConnectionError } from "../ConnectionError.js"
+import type * as Field from "../Field.js"
+import type * as Timestamp from "../Timestamp.js"
 
 /** A field as routing delivers it: the connection's `IncomingField`. */
 export interface Received extends Field.Field {

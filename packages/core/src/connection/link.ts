@@ -12,7 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
-import type { DirectHandlers, DirectSocket } from "../../Transport.js"
+import type { DirectHandlers, DirectSocket } from "../Transport.js"
 
 /** What a link tells its wire: a `DirectSocket`'s handlers, and the defects of an adapted socket's fibers. */
 export interface LinkHandlers extends DirectHandlers {

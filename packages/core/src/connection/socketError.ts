@@ -3,7 +3,7 @@
  * that reads and writes describe the same failure the same way.
  */
 import type * as Socket from "effect/socket/Socket"
-import { NetworkError } from "../../ConnectionError.js"
+import { NetworkError } from "../ConnectionError.js"
 
 /** A short description of a socket failure: what failed and, when known, why. */
 const socketErrorDetail = (error: Socket.SocketError): string => {

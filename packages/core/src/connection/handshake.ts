@@ -13,9 +13,9 @@
  * which the open connection goes on using.
  */
 import * as Effect from "effect/Effect"
-import { CommandError, type ConnectionError } from "../../ConnectionError.js"
-import * as Field from "../../Field.js"
-import type { Packet } from "../../Packet.js"
+import { CommandError, type ConnectionError } from "../ConnectionError.js"
+import * as Field from "../Field.js"
+import type { Packet } from "../Packet.js"
 import { withDeadline } from "./deadline.js"
 import type { Wire } from "./wire.js"
 

@@ -5,8 +5,8 @@
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type { Decoded } from "../../Decoder.js"
-import * as Field from "../../Field.js"
+import type { Decoded } from "../Decoder.js"
+import * as Field from "../Field.js"
 import type { Telemetry } from "./telemetry.js"
 
 /** Warning log entries a connection may write per second. */

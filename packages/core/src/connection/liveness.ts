@@ -7,7 +7,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { type ConnectionError, NetworkTimeout } from "../../ConnectionError.js"
+import { type ConnectionError, NetworkTimeout } from "../ConnectionError.js"
 import type { Wire } from "./wire.js"
 
 /** The interval between keep-alives for an agreed timeout T > 0, in milliseconds. */

@@ -9,7 +9,7 @@
  * collection they live through copies them.
  */
 import * as Effect from "effect/Effect"
-import { ConnectionClosed, type ConnectionError } from "../../ConnectionError.js"
+import { ConnectionClosed, type ConnectionError } from "../ConnectionError.js"
 import type { ByteBudget } from "./budget.js"
 import type { Item } from "./items.js"
 import { Mailbox } from "./mailbox.js"

@@ -4,9 +4,9 @@
  * objects, not a million: the decoder calls {@link Warnings.add} for each and keeps at most
  * `Limits.maxDecodeWarnings` of them, plus one summary per kind.
  */
-import { DecodeWarning, type DecodeWarningKind, DecodeWarningSummary } from "../../CodecError.js"
-import * as Limits from "../../Limits.js"
-import * as Timestamp from "../../Timestamp.js"
+import { DecodeWarning, type DecodeWarningKind, DecodeWarningSummary } from "../CodecError.js"
+import * as Limits from "../Limits.js"
+import * as Timestamp from "../Timestamp.js"
 
 /** The warnings of a packet that had none. */
 export const NO_WARNINGS: ReadonlyArray<DecodeWarning> = Object.freeze([])

@@ -3,7 +3,7 @@
  * the bytes of strings and data arrays. It knows nothing of fields, params or checks: those are
  * the encoder's (`Encoder.ts`), as pg-protocol's serializer sits on its buffer writer.
  */
-import type * as Value from "../../Value.js"
+import type * as Value from "../Value.js"
 import * as WireType from "./wireType.js"
 
 // Small packets are carved out of a shared slab, as Node's Buffer pool does: allocating a

@@ -3,9 +3,9 @@
  * be identifiers (1-4 of A-Z, 0-9). A bad packet type or field name is bad data (the connection
  * ends with a `DecodeError`); a bad param name gets its field an error reply naming it.
  */
-import { DecodeError } from "../../CodecError.js"
-import type * as Field from "../../Field.js"
-import * as Identifier from "../../Identifier.js"
+import { DecodeError } from "../CodecError.js"
+import type * as Field from "../Field.js"
+import * as Identifier from "../Identifier.js"
 
 /**
  * `undefined` when the names of a field (of a packet of `packetType`) and of its params are

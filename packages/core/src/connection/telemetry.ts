@@ -10,8 +10,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
-import type { ConnectionError } from "../../ConnectionError.js"
-import * as NcpMetrics from "../../NcpMetrics.js"
+import type { ConnectionError } from "../ConnectionError.js"
+import * as NcpMetrics from "../NcpMetrics.js"
 
 /** Which end of the connection this is. */
 export type Role = "client" | "server"

@@ -19,9 +19,9 @@ import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Connection from "../../Connection.js"
-import type { ClientState, ReconnectingConnection } from "../../Connection.js"
-import { ConnectionDefect, type ConnectionError, NotConnected } from "../../ConnectionError.js"
+import type * as Connection from "../Connection.js"
+import type { ClientState, ReconnectingConnection } from "../Connection.js"
+import { ConnectionDefect, type ConnectionError, NotConnected } from "../ConnectionError.js"
 import { reasonOf, reconnected, Supervised, traced } from "./telemetry.js"
 
 /** What the reconnecting client needs: how to connect, and what to do between attempts. */

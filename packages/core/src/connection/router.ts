@@ -16,18 +16,18 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
-import { DecodeError } from "../../CodecError.js"
-import type { Connection } from "../../Connection.js"
+import { DecodeError } from "../CodecError.js"
+import type { Connection } from "../Connection.js"
 import {
   CommandError,
   CommandWarning,
   type ConnectionClosed,
   type ConnectionError,
   errorParams
-} from "../../ConnectionError.js"
-import { type Decoded, PacketDecoder } from "../../Decoder.js"
-import type * as Field from "../../Field.js"
-import type { Packet } from "../../Packet.js"
+} from "../ConnectionError.js"
+import { type Decoded, PacketDecoder } from "../Decoder.js"
+import type * as Field from "../Field.js"
+import type { Packet } from "../Packet.js"
 import { yieldToEventLoop } from "./inbound.js"
 import type { Item, Received } from "./items.js"
 import { Mailbox } from "./mailbox.js"

@@ -22,7 +22,15 @@ import { liveness } from "./liveness.js"
 import { type ReplyDeadline, ResponseImpl } from "./response.js"
 import { ResponseMailbox } from "./responses.js"
 import { Router, type RouterConfig } from "./router.js"
-import { commandAttributes, commandSpan, failedOutcome, logClose, logOpen, Supervised } from "./telemetry.js"
+import {
+  commandAttributes,
+  commandSpan,
+  failedOutcome,
+  logClose,
+  logOpen,
+  noStackTrace,
+  Supervised
+} from "./telemetry.js"
 import type { Wire } from "./wire.js"
 
 /**
@@ -198,7 +206,8 @@ export const make = (wire: Wire, config: ConnectionConfig, scope: Scope.Closeabl
       return Effect.flatMap(
         Effect.makeSpanScoped(name, {
           kind: "client",
-          attributes: commandAttributes(packetType, name, config.spanAttributes)
+          attributes: commandAttributes(packetType, name, config.spanAttributes),
+          ...noStackTrace
         }),
         (span) => Effect.withParentSpan(sending, span)
       )

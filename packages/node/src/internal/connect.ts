@@ -32,12 +32,12 @@ export interface ConnectOptions {
 
 /**
  * `effect` under a span, unless the tracer is Effect's native one (nobody exports its spans):
- * then as it is.
+ * then as it is. No stack trace: it would point here, not at the caller.
  */
-const traced = <A, E, R>(effect: Effect.Effect<A, E, R>, name: string, options: Tracer.SpanOptionsNoTrace) => {
-  const withSpan = Effect.withSpan(effect, name, options)
-  return Effect.flatMap(Effect.tracer, (tracer) => (tracer === Tracer.nativeTracer ? effect : withSpan))
-}
+const traced = <A, E, R>(effect: Effect.Effect<A, E, R>, name: string, options: Tracer.SpanOptionsNoTrace) =>
+  Effect.flatMap(Effect.tracer, (tracer) =>
+    tracer === Tracer.nativeTracer ? effect : Effect.withSpan(effect, name, { ...options, captureStackTrace: false })
+  )
 
 /**
  * A socket opened by `open`: its reader and writer for whoever uses the `Socket` as it is, and

@@ -73,13 +73,13 @@
 import type * as Sharding from "effect/cluster/Sharding"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Layer from "effect/Layer"
-import { type ClusterFleetOptions, layer } from "./cluster/make.js"
-import { layerNodes, type NodeOptions } from "./cluster/nodes.js"
-import { FleetStorage } from "./cluster/storage.js"
+import { type ClusterFleetOptions, layer } from "./clusterFleet/make.js"
+import { layerNodes, type NodeOptions } from "./clusterFleet/nodes.js"
+import { FleetStorage } from "./clusterFleet/storage.js"
 import type * as Fleet from "./Fleet.js"
 import type { Transport } from "./Transport.js"
 
-export { handedOver, lostInFlight, notInFleet } from "./cluster/details.js"
+export { handedOver, lostInFlight, notInFleet } from "./clusterFleet/details.js"
 export {
   ConnectMessage,
   DisconnectMessage,
@@ -87,11 +87,11 @@ export {
   RequestMessage,
   StateMessage,
   StreamMessage
-} from "./cluster/entity.js"
-export { type ClusterFleetOptions, layer, make } from "./cluster/make.js"
-export { layerNodes, type NodeOptions } from "./cluster/nodes.js"
-export { claimRetention, FleetStorage, FleetStorageError, type FleetStorageService } from "./cluster/storage.js"
-export type { Placement } from "./cluster/wire.js"
+} from "./clusterFleet/entity.js"
+export { type ClusterFleetOptions, layer, make } from "./clusterFleet/make.js"
+export { layerNodes, type NodeOptions } from "./clusterFleet/nodes.js"
+export { claimRetention, FleetStorage, FleetStorageError, type FleetStorageService } from "./clusterFleet/storage.js"
+export type { Placement } from "./clusterFleet/wire.js"
 
 /** Options of {@link layerTest}. */
 export interface TestOptions {

@@ -1,7 +1,8 @@
 /**
  * Facts the docs show whose home is elsewhere, checked against that home: the testing guide
- * shows `examples/testing.test.ts` as it is (so the file users copy is the one CI runs), and
- * the serving guide's limits table gives `Limits.table`'s defaults.
+ * shows `examples/testing.test.ts` as it is (so the file users copy is the one CI runs), the
+ * serving guide's limits table gives `Limits.table`'s defaults, and the README gives the test
+ * command CI runs.
  */
 import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -55,4 +56,12 @@ it("the serving guide lists every limit of Limits.table, with its server and cli
     formatted(entry.unit, entry.client)
   ])
   expect([...rows].map(([name, [server, client]]) => [name, server, client])).toEqual(expected)
+})
+
+it("the README gives the commands of a checkout, and the test command is the one CI runs", () => {
+  const readme = read("README.md")
+  const checkout = readme.slice(readme.indexOf("## From a checkout"))
+  for (const command of ["npm ci", "npm start", "npm test"]) expect(checkout).toContain(command)
+  // CI's test step runs `npm test` (with reporters added), not another command
+  expect(read(".ci", "run")).toMatch(/^\s*npm test\b/m)
 })

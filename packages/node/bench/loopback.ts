@@ -222,30 +222,31 @@ const EchoCommand = NcpCommand.make("DSPC", "ECHO", {
 })
 
 /** The effect-ncp client: `NodeNcp.connect`, each case one Effect program. */
+/** `DSPC ECHO` round trips on `connection` for `millis`, each reply checked: the rate per second. */
+const echoRoundTrips = (connection: Connection.Connection, millis: number) =>
+  Effect.gen(function* () {
+    let roundTrips = 0
+    const start = performance.now()
+    while (performance.now() - start < millis) {
+      const seqn = roundTrips + 1
+      const reply = yield* connection.request("DSPC", "ECHO", [
+        { name: "SEQN", value: Raw.i32(seqn) },
+        { name: "FCTR", value: Raw.i32(2400) }
+      ])
+      const value = Field.get(reply, "SEQN")
+      if (value !== seqn) return yield* Effect.die(new Error(`reply to SEQN ${String(value)}, expected ${seqn}`))
+      roundTrips++
+    }
+    return roundTrips / ((performance.now() - start) / 1000)
+  })
+
 const effectClient = async (port: number): Promise<Client> => {
   const scope = Scope.makeUnsafe()
   const connection = await Effect.runPromise(
     NodeNcp.connect({ host: Raw.HOST, port, timeout: "60 seconds" }).pipe(Scope.provide(scope))
   )
   return {
-    roundTrips: (millis) =>
-      Effect.runPromise(
-        Effect.gen(function* () {
-          let roundTrips = 0
-          const start = performance.now()
-          while (performance.now() - start < millis) {
-            const seqn = roundTrips + 1
-            const reply = yield* connection.request("DSPC", "ECHO", [
-              { name: "SEQN", value: Raw.i32(seqn) },
-              { name: "FCTR", value: Raw.i32(2400) }
-            ])
-            const value = Field.get(reply, "SEQN")
-            if (value !== seqn) return yield* Effect.die(new Error(`reply to SEQN ${String(value)}, expected ${seqn}`))
-            roundTrips++
-          }
-          return roundTrips / ((performance.now() - start) / 1000)
-        })
-      ),
+    roundTrips: (millis) => Effect.runPromise(echoRoundTrips(connection, millis)),
     typedCalls: (millis) =>
       Effect.runPromise(
         Effect.gen(function* () {
@@ -389,24 +390,8 @@ const tracedRoundTrips = (port: number, millis: number): Promise<number> =>
   Effect.runPromise(
     Effect.gen(function* () {
       const connection = yield* NodeNcp.connect({ host: Raw.HOST, port, timeout: "60 seconds" })
-      const loop = (duration: number) =>
-        Effect.gen(function* () {
-          let roundTrips = 0
-          const start = performance.now()
-          while (performance.now() - start < duration) {
-            const seqn = roundTrips + 1
-            const reply = yield* connection.request("DSPC", "ECHO", [
-              { name: "SEQN", value: Raw.i32(seqn) },
-              { name: "FCTR", value: Raw.i32(2400) }
-            ])
-            const value = Field.get(reply, "SEQN")
-            if (value !== seqn) return yield* Effect.die(new Error(`reply to SEQN ${String(value)}, expected ${seqn}`))
-            roundTrips++
-          }
-          return roundTrips / ((performance.now() - start) / 1000)
-        })
-      if (WARMUP_MS > 0) yield* loop(WARMUP_MS)
-      const rate = yield* loop(millis)
+      if (WARMUP_MS > 0) yield* echoRoundTrips(connection, WARMUP_MS)
+      const rate = yield* echoRoundTrips(connection, millis)
       const series = yield* scrapeSeries((yield* NodeObservability.MetricsEndpoint).url)
       if (series === 0) return yield* Effect.die(new Error("the client's Prometheus endpoint served no ncp_ series"))
       return rate

@@ -226,6 +226,22 @@ const agreedShards = (
 const shardsWanted = (options: ClusterOptions): number =>
   options.sharding?.shardsPerGroup ?? shardingDefaults.shardsPerGroup ?? ShardingConfig.defaults.shardsPerGroup
 
+/** What a runner provides ({@link layerRunner}), and how starting one can fail. */
+export type RunnerLayer = Layer.Layer<
+  Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage | ClusterFleet.FleetStorage,
+  | SqlError.SqlError
+  | ClusterFleet.FleetStorageError
+  | SocketServer.SocketServerError
+  | Config.ConfigError
+  | ShardsMismatch
+>
+
+/** What a client provides ({@link layerClient}), and how starting one can fail. */
+export type ClientLayer = Layer.Layer<
+  Fleet.Fleet | Sharding.Sharding | ClusterFleet.FleetStorage,
+  SqlError.SqlError | ClusterFleet.FleetStorageError | Config.ConfigError | ShardsMismatch
+>
+
 /**
  * A runner: its part of the cluster's shards, the nodes' entities in them
  * (`ClusterFleet.layerNodes`, over Node's TCP and TLS transport), and the cluster's services
@@ -233,16 +249,7 @@ const shardsWanted = (options: ClusterOptions): number =>
  * lets the commands in flight finish (`entityTerminationTimeout`), closes its nodes'
  * connections and hands its shards over.
  */
-export const layerRunner = (
-  options: RunnerOptions
-): Layer.Layer<
-  Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage | ClusterFleet.FleetStorage,
-  | SqlError.SqlError
-  | ClusterFleet.FleetStorageError
-  | SocketServer.SocketServerError
-  | Config.ConfigError
-  | ShardsMismatch
-> => {
+export const layerRunner = (options: RunnerOptions): RunnerLayer => {
   const sharding = Layer.unwrap(
     Effect.map(agreedShards(shardsWanted(options), "runner"), (shardsPerGroup) =>
       runnerCluster({
@@ -290,12 +297,7 @@ export const layerRunner = (
  * })
  * ```
  */
-export const layerClient = (
-  options: ClientOptions
-): Layer.Layer<
-  Fleet.Fleet | Sharding.Sharding | ClusterFleet.FleetStorage,
-  SqlError.SqlError | ClusterFleet.FleetStorageError | Config.ConfigError | ShardsMismatch
-> => {
+export const layerClient = (options: ClientOptions): ClientLayer => {
   const sharding = Layer.unwrap(
     Effect.map(agreedShards(shardsWanted(options), "client"), (shardsPerGroup) =>
       clientCluster({
@@ -377,16 +379,7 @@ export const config = {
  * const runner = NodeCluster.layerRunnerConfig({ nodes: { defaults: { requestTimeout: "10 seconds" } } })
  * ```
  */
-export const layerRunnerConfig = (
-  options: Omit<RunnerOptions, "database" | "address" | "listen"> = {}
-): Layer.Layer<
-  Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage | ClusterFleet.FleetStorage,
-  | SqlError.SqlError
-  | ClusterFleet.FleetStorageError
-  | SocketServer.SocketServerError
-  | Config.ConfigError
-  | ShardsMismatch
-> =>
+export const layerRunnerConfig = (options: Omit<RunnerOptions, "database" | "address" | "listen"> = {}): RunnerLayer =>
   Layer.unwrap(
     Effect.map(
       Config.all({
@@ -407,9 +400,5 @@ export const layerRunnerConfig = (
   )
 
 /** A client from the environment (`NCP_CLUSTER`: {@link config}), with `options` for the rest. */
-export const layerClientConfig = (
-  options: Omit<ClientOptions, "database"> = {}
-): Layer.Layer<
-  Fleet.Fleet | Sharding.Sharding | ClusterFleet.FleetStorage,
-  SqlError.SqlError | ClusterFleet.FleetStorageError | Config.ConfigError | ShardsMismatch
-> => Layer.unwrap(Effect.map(config.database, (database) => layerClient({ ...options, database })))
+export const layerClientConfig = (options: Omit<ClientOptions, "database"> = {}): ClientLayer =>
+  Layer.unwrap(Effect.map(config.database, (database) => layerClient({ ...options, database })))

@@ -135,7 +135,9 @@ export class Outbox {
     if (!this.burst && !this.linkFull) {
       // The first write of a burst goes out at once, on the writer's stack: a request waits
       // for nothing. The rest of the burst (what is written before the microtask runs) goes
-      // in one batch.
+      // in one batch. A microtask, not a fiber: the end of a burst is plain code, no Effect to
+      // interrupt, and it cannot throw (a failing write is caught in `handOn` and ends the
+      // connection), so nothing escapes it.
       this.burst = true
       queueMicrotask(this.endBurst)
       this.flush()

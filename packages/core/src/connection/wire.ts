@@ -206,7 +206,10 @@ export const makeWire = (socket: Socket.Socket, options: WireOptions): Effect.Ef
     const scope = yield* Effect.scope
     const services = yield* Effect.context<never>()
     // What routing waits for runs in fibers of this scope, with this fiber's services (its
-    // logger, its Clock), on the synchronous scheduler.
+    // logger, its Clock), on the synchronous scheduler. They are started from the socket's own
+    // events, where no fiber runs to fork from: so each is run as a root fiber and then handed
+    // to the connection's scope (`Fiber.runIn`), which interrupts it when the connection
+    // closes; what they run ends the connection on any exit, defects included (`endOnExit`).
     const run = Effect.runForkWith(Context.add(services, Scheduler.Scheduler, syncScheduler))
     const wire = new Wire(link, options, clock, new Telemetry(services, options.role), (effect) => {
       Fiber.runIn(run(effect), scope)

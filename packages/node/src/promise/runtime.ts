@@ -80,9 +80,11 @@ export const ready = async (): Promise<void> => {
   if (fork !== undefined) return
   runtime ??= ManagedRuntime.make(layer)
   const context: Context.Context<Services> = await runtime.context()
-  // Forking with the built services directly: `runtime.runFork` would also register each fiber
-  // with the runtime's scope, for a disposal that never comes (the runtime lives as long as
-  // the process), at a cost on every call.
+  // Each call of the Promise API is a root fiber on purpose: its caller is a Promise, not a
+  // fiber, and the fiber's exit settles that Promise (a defect rejects it). Forking with the
+  // built services directly: `runtime.runFork` would also register each fiber with the
+  // runtime's scope, for a disposal that never comes (the runtime lives as long as the
+  // process), at a cost on every call.
   fork ??= Effect.runForkWith(context)
 }
 
@@ -118,8 +120,11 @@ export const runMap = <A, B, E>(
 
 /** Starts an Effect on the runtime (after {@link ready}) and calls `done` with its value. */
 export const observe = <A>(effect: Effect.Effect<A, never, Services>, done: (value: A) => void): void => {
-  run(effect).then(done, ignore)
+  run(effect).then(done, reportDefect)
 }
 
-// what is observed cannot fail, and a defect would have no caller to reject
-const ignore = () => {}
+// What is observed cannot fail; a defect (a bug) has no caller to reject, so it is said on
+// stderr rather than lost, and the process goes on.
+const reportDefect = (defect: unknown) => {
+  process.stderr.write(`effect-ncp: an internal task failed unexpectedly: ${String(defect)}\n`)
+}

@@ -90,7 +90,13 @@ export {
 } from "./clusterFleet/entity.js"
 export { type ClusterFleetOptions, layer, make } from "./clusterFleet/make.js"
 export { layerNodes, type NodeOptions } from "./clusterFleet/nodes.js"
-export { claimRetention, FleetStorage, FleetStorageError, type FleetStorageService } from "./clusterFleet/storage.js"
+export {
+  claimRetention,
+  FleetStorage,
+  FleetStorageError,
+  type FleetStorageService,
+  statementTimeout
+} from "./clusterFleet/storage.js"
 export type { Placement } from "./clusterFleet/wire.js"
 
 /** Options of {@link layerTest}. */

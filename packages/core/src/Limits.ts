@@ -94,7 +94,9 @@ export const table = {
    * decoded fields nobody has taken yet (Responses, `fields` streams, the inbox; each field
    * counted at an estimate of its memory). When it is full, reading pauses until fields are
    * taken: backpressure to the peer. The packet being framed never waits, so one always
-   * completes. Client 64 MiB (one of the largest captures), server 1 MiB.
+   * completes. Client 64 MiB (one of the largest captures), server 1 MiB. A client's inbox of
+   * unsolicited fields is bounded apart, by this size again, dropping its oldest: fields it
+   * never reads must not hold back its replies.
    */
   maxBufferedBytes: {
     unit: "bytes",

@@ -433,6 +433,28 @@ describe("replies", () => {
     }
   )
 
+  it.effect("unread unsolicited fields filling maxBufferedBytes do not hold back a large reply", () =>
+    Effect.gen(function* () {
+      const KiB = 1024
+      const { connection, peer } = yield* connectScripted({ maxBufferedBytes: 256 * KiB })
+      // 200 KiB of fields the program never reads, then a 160 KiB reply: together past the budget
+      for (let i = 1; i <= 4; i++) yield* peer.send("STAT", "GPS", 1000 + i, { DATA: new Uint8Array(50 * KiB) })
+      const response = yield* connection.send("DSPC", "TIME")
+      const id = must((yield* peer.readFields).packet.fields[0]).id
+      // the reply arrives split, as TCP delivers it: its header first, then the rest
+      const bytes = Encoder.encodePacketOrThrow({
+        type: "DSPC",
+        id: 1,
+        timestamp: { seconds: 0, nanos: 0 },
+        fields: [{ name: "TIME", id, params: { DATA: new Uint8Array(160 * KiB) } }]
+      })
+      yield* peer.write(bytes.subarray(0, 4 * KiB))
+      yield* peer.write(bytes.subarray(4 * KiB))
+      const reply = yield* response.recv
+      expect((Field.get(reply, "DATA") as Uint8Array).length).toBe(160 * KiB)
+    }).pipe(Effect.scoped)
+  )
+
   it.effect("with autoAckn off, ACKN replies are delivered", () =>
     Effect.gen(function* () {
       const { connection, peer } = yield* connectScripted({ autoAckn: false })

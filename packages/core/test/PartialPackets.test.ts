@@ -6,7 +6,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type Connection, Encoder, Framing, NcpMetrics } from "../src/index.js"
 import { NcpTest } from "../src/testing.js"
@@ -91,5 +94,37 @@ describe("a server's total", () => {
         const reply = yield* connection.request("DSPC", "PING", { N: 1 })
         expect(reply.params.map((param) => param.name)).toEqual(["N"])
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+  it.effect("gives a closed connection's half-received packet back: the total does not keep it", () =>
+    Effect.gen(function* () {
+      const server = yield* NcpTest.make({
+        handler: echo,
+        server: { maxTotalBufferedBytes: 4 * 1024 * 1024, maxConnectionsPerAddress: 100 }
+      })
+      // Eight clients each declare a 1 MiB packet, send 4 KiB of it, and hang up.
+      const large = packetOf(1024 * 1024)
+      for (let i = 0; i < 8; i++) {
+        const scope = yield* Scope.make()
+        yield* Effect.gen(function* () {
+          const socket = yield* server.connectSocket
+          const reader = yield* socket.reader
+          yield* reader.pull
+          const writer = yield* socket.writer
+          yield* writer.write(large.subarray(0, 4096))
+        }).pipe(Scope.provide(scope))
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+        yield* Scope.close(scope, Exit.void)
+      }
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+      // A packet of 512 KiB needs room in the total: there is, since the others are gone.
+      const connection = yield* server.connect()
+      const data = new Uint8Array(512 * 1024)
+      const request = yield* Effect.forkChild(connection.request("DSPC", "DATA", { DATA: data }))
+      for (let i = 0; i < 200; i++) yield* Effect.yieldNow
+      const reply = request.pollUnsafe()
+      expect(reply !== undefined && Exit.isSuccess(reply)).toBe(true)
+      yield* Fiber.interrupt(request)
+    }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 })

@@ -112,7 +112,7 @@ export const defaultPort = 34431
 export interface ClusterOptions {
   /** The cluster's Postgres, as a URL: `postgres://user:password@host:port/database`. */
   readonly database: string | Redacted.Redacted<string>
-  /** Connections this process keeps to Postgres. Default 10. */
+  /** Connections this process keeps to Postgres. Default 10 for a runner, 4 for a client. */
   readonly databaseConnections?: number | undefined
   /**
    * The cluster's settings over {@link shardingDefaults}; `shardsPerGroup` must be the same on

@@ -48,6 +48,15 @@ export interface FleetStorageService {
 /** How long a command's claim is kept: far longer than any re-delivery, which follows a failover. */
 export const claimRetention: Duration.Duration = Duration.hours(1)
 
+/**
+ * The longest a statement of the fleet's storage may take: a database that hangs (rather than
+ * fails) makes it fail with a `FleetStorageError`, so no call of the fleet waits on it for ever.
+ */
+export const statementTimeout: Duration.Duration = Duration.seconds(10)
+
+/** The claims the in-memory storage keeps, the oldest dropped first: a bound in memory. */
+const memoryClaims = 100_000
+
 /** Whether a node is in the fleet, asked with the others of the same moment. */
 class Membership extends Request.Class<{ readonly node: string }, boolean, FleetStorageError> {}
 
@@ -83,6 +92,20 @@ export class FleetStorage extends Context.Service<FleetStorage, FleetStorageServ
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const failed = (detail: string) => (cause: unknown) => new FleetStorageError({ detail, cause })
+      /** A statement within {@link statementTimeout}, its failure a `FleetStorageError` saying what it was for. */
+      const bounded = <A, E>(detail: string, statement: Effect.Effect<A, E>): Effect.Effect<A, FleetStorageError> =>
+        statement.pipe(
+          Effect.mapError(failed(detail)),
+          Effect.timeoutOrElse({
+            duration: statementTimeout,
+            orElse: () =>
+              Effect.fail(
+                new FleetStorageError({
+                  detail: `${detail}: the database did not answer within ${Duration.format(statementTimeout)}`
+                })
+              )
+          })
+        )
       // Several runners start at once: a racing CREATE TABLE can fail on the catalog's unique
       // index, and the next try finds the table.
       yield* Effect.all(
@@ -107,11 +130,13 @@ export class FleetStorage extends Context.Service<FleetStorage, FleetStorageServ
       let sequence = 0
       const claims = RequestResolver.make<Claim>((entries) => {
         const rows = Arr.map(entries, ({ request }) => ({ request_id: request.requestId, node: request.node }))
-        return sql<{ readonly request_id: string }>`INSERT INTO ncp_fleet_deliveries ${sql.insert(rows)}
-            ON CONFLICT DO NOTHING RETURNING request_id`.pipe(
+        return bounded(
+          "cannot claim commands",
+          sql<{ readonly request_id: string }>`INSERT INTO ncp_fleet_deliveries ${sql.insert(rows)}
+            ON CONFLICT DO NOTHING RETURNING request_id`
+        ).pipe(
           Effect.match({
-            onFailure: (cause) => {
-              const error = failed("cannot claim commands")(cause)
+            onFailure: (error) => {
               for (const entry of entries) entry.completeUnsafe(Exit.fail(error))
             },
             onSuccess: (inserted) => {
@@ -127,13 +152,15 @@ export class FleetStorage extends Context.Service<FleetStorage, FleetStorageServ
       // After a failover a runner starts many nodes' entities at once, each asking whether its
       // node is in the fleet: one statement for them all.
       const memberships = RequestResolver.make<Membership>((entries) =>
-        sql<{ readonly node: string }>`SELECT node FROM ncp_fleet_nodes WHERE ${sql.in(
-          "node",
-          entries.map(({ request }) => request.node)
-        )}`.pipe(
+        bounded(
+          "cannot read the fleet's nodes",
+          sql<{ readonly node: string }>`SELECT node FROM ncp_fleet_nodes WHERE ${sql.in(
+            "node",
+            entries.map(({ request }) => request.node)
+          )}`
+        ).pipe(
           Effect.match({
-            onFailure: (cause) => {
-              const error = failed("cannot read the fleet's nodes")(cause)
+            onFailure: (error) => {
               for (const entry of entries) entry.completeUnsafe(Exit.fail(error))
             },
             onSuccess: (rows) => {
@@ -144,28 +171,31 @@ export class FleetStorage extends Context.Service<FleetStorage, FleetStorageServ
         )
       )
       const retention = `${Math.round(Duration.toSeconds(claimRetention))} seconds`
-      yield* sql`DELETE FROM ncp_fleet_deliveries WHERE claimed_at < now() - ${retention}::interval`.pipe(
+      yield* bounded(
+        "cannot delete old claims",
+        sql`DELETE FROM ncp_fleet_deliveries WHERE claimed_at < now() - ${retention}::interval`
+      ).pipe(
         Effect.andThen(Effect.sleep("5 minutes")),
         Effect.forever,
         Effect.catchCause((cause) => Effect.logWarning("ClusterFleet: cannot delete old claims", cause)),
         Effect.forkScoped
       )
       return FleetStorage.of({
-        nodes: sql<{ readonly node: string }>`SELECT node FROM ncp_fleet_nodes ORDER BY seq`.pipe(
-          Effect.map((rows) => rows.map((row) => row.node)),
-          Effect.mapError(failed("cannot read the fleet's nodes"))
-        ),
+        nodes: bounded(
+          "cannot read the fleet's nodes",
+          sql<{ readonly node: string }>`SELECT node FROM ncp_fleet_nodes ORDER BY seq`
+        ).pipe(Effect.map((rows) => rows.map((row) => row.node))),
         has: (node) => Effect.request(new Membership({ node }), memberships),
         add: (node) =>
-          sql`INSERT INTO ncp_fleet_nodes (node) VALUES (${node}) ON CONFLICT DO NOTHING RETURNING node`.pipe(
-            Effect.map((rows) => rows.length > 0),
-            Effect.mapError(failed(`cannot add ${node} to the fleet`))
-          ),
+          bounded(
+            `cannot add ${node} to the fleet`,
+            sql`INSERT INTO ncp_fleet_nodes (node) VALUES (${node}) ON CONFLICT DO NOTHING RETURNING node`
+          ).pipe(Effect.map((rows) => rows.length > 0)),
         remove: (node) =>
-          sql`DELETE FROM ncp_fleet_nodes WHERE node = ${node} RETURNING node`.pipe(
-            Effect.map((rows) => rows.length > 0),
-            Effect.mapError(failed(`cannot remove ${node} from the fleet`))
-          ),
+          bounded(
+            `cannot remove ${node} from the fleet`,
+            sql`DELETE FROM ncp_fleet_nodes WHERE node = ${node} RETURNING node`
+          ).pipe(Effect.map((rows) => rows.length > 0)),
         claim: (requestId, node) =>
           Effect.suspend(() => Effect.request(new Claim({ requestId, node, sequence: sequence++ }), claims))
       })
@@ -177,12 +207,18 @@ export class FleetStorage extends Context.Service<FleetStorage, FleetStorageServ
     // a Set keeps insertion order: the fleet's order
     const nodes = new Set<string>()
     const claims = new Set<string>()
+    const claim = (requestId: string): boolean => {
+      if (!addNew(claims, requestId)) return false
+      // bounded, as the SQL storage deletes old claims: the oldest goes first
+      if (claims.size > memoryClaims) claims.delete(claims.values().next().value as string)
+      return true
+    }
     return FleetStorage.of({
       nodes: Effect.sync(() => Array.from(nodes)),
       has: (node) => Effect.sync(() => nodes.has(node)),
       add: (node) => Effect.sync(() => addNew(nodes, node)),
       remove: (node) => Effect.sync(() => nodes.delete(node)),
-      claim: (requestId) => Effect.sync(() => addNew(claims, requestId))
+      claim: (requestId) => Effect.sync(() => claim(requestId))
     })
   })
 }

@@ -16,6 +16,9 @@ export class ByteBudget {
   /** Waiting to acquire a number of bytes. */
   private acquiring: Array<{ readonly bytes: number; readonly room: Deferred.Deferred<void> }> = []
 
+  /** Whether {@link detach} has given this budget's bytes back to the parent. */
+  private detached = false
+
   constructor(
     /** The bytes held beyond which {@link full} is true. */
     readonly limit: number,
@@ -36,14 +39,14 @@ export class ByteBudget {
   /** Counts `bytes` as held. Never waits: callers check {@link full} before taking more. */
   take(bytes: number): void {
     this.held += bytes
-    this.parent?.take(bytes)
+    if (!this.detached) this.parent?.take(bytes)
   }
 
   /** Gives back `bytes`, waking those waiting for room. */
   give(bytes: number): void {
     if (bytes === 0) return
     this.held -= bytes
-    this.parent?.give(bytes)
+    if (!this.detached) this.parent?.give(bytes)
     if (this.waiting.length > 0 && this.held < this.limit) this.wake()
     if (this.acquiring.length > 0) this.wakeAcquiring()
   }
@@ -101,12 +104,31 @@ export class ByteBudget {
     })
   }
 
+  /**
+   * The connection is gone: whatever it still holds (a packet half received, fields nobody
+   * took) is given back to the parent at once, and later gives stay here, so a server's total
+   * never keeps the bytes of a closed connection.
+   */
+  detach(): void {
+    if (this.detached) return
+    this.detached = true
+    this.parent?.give(this.held)
+  }
+
   /** Completes once neither this budget nor its parent is full. */
   readonly room: Effect.Effect<void> = Effect.suspend(() => {
     if (!this.full) return Effect.void
     const room = Deferred.makeUnsafe<void>()
-    if (this.held >= this.limit) this.waiting.push(room)
-    else this.parent?.waiting.push(room)
-    return Effect.andThen(Deferred.await(room), this.room)
+    const budget: ByteBudget = this.held >= this.limit || this.parent === undefined ? this : this.parent
+    budget.waiting.push(room)
+    return Deferred.await(room).pipe(
+      // as in acquire: an interrupted wait leaves no waiter in a total that outlives it
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          budget.waiting = budget.waiting.filter((other) => other !== room)
+        })
+      ),
+      Effect.andThen(this.room)
+    )
   })
 }

@@ -184,9 +184,13 @@ export class Reader {
     this.spawn(routing.onExit(Effect.failCause(cause)))
   }
 
-  /** Stops reading for good: the connection is closing. */
+  /**
+   * Stops reading for good: the connection is closing. What its read budget still holds goes
+   * back to the server's total now (a packet half received counts at its declared size).
+   */
   close(): void {
     this.inputDone = true
+    this.inbound.budget.detach()
   }
 
   // --- pulling, until the connection opens ---

@@ -131,7 +131,13 @@ export class Router {
     tracing?: { readonly tracer: Tracer.Tracer; readonly attributes: Record<string, unknown> } | undefined
   ) {
     const budget = wire.reader.budget
-    this.inbox = new Mailbox<Item, ConnectionError>(config.inboxCapacity, budget)
+    // A dropping inbox (a client's) is bounded by its own limits (`inboxCapacity`,
+    // `inboxBytes`) and frees room only when a newer field arrives: counted against the read
+    // budget, fields nobody reads would hold back the reading of a reply for ever.
+    this.inbox = new Mailbox<Item, ConnectionError>(
+      config.inboxCapacity,
+      config.inboxOverflow === "dropOldest" ? undefined : budget
+    )
     this.responses = new Responses(wire)
     this.subscriptions = new Subscriptions(wire, config.bufferCapacity, budget, this.inbox)
     this.spans = tracing === undefined ? undefined : new CommandSpans(wire, tracing.tracer, tracing.attributes)

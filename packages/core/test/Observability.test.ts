@@ -177,6 +177,25 @@ describe("spans", () => {
     }
   )
 
+  it.effect("commands a server never answers keep at most 1,024 spans open: the oldest end, marked unanswered", () => {
+    const spans: Array<Tracer.Span> = []
+    // a handler that takes every field and answers none
+    const silent = (connection: Connection.Connection) => connection.fields.pipe(Stream.runDrain)
+    return Effect.gen(function* () {
+      const connection = yield* NcpTest.connect({ handler: silent })
+      for (let i = 0; i < 1100; i++) yield* Effect.scoped(connection.send("DSPC", "NOTE", { N: i }))
+      for (let i = 0; i < 200; i++) yield* Effect.yieldNow
+      const commands = spans.filter((span) => span.name === "DSPC NOTE" && span.kind === "server")
+      expect(commands).toHaveLength(1100)
+      const ended = commands.filter((span) => span.status._tag === "Ended")
+      expect(ended).toHaveLength(1100 - 1024)
+      expect(ended.every((span) => span.attributes.get("ncp.unanswered") === true)).toBe(true)
+      expect(ended.map((span) => span.attributes.get("ncp.field_id"))).toEqual(
+        commands.slice(0, 1100 - 1024).map((span) => span.attributes.get("ncp.field_id"))
+      )
+    }).pipe(Effect.scoped, Effect.withTracer(recordingTracer(spans)))
+  })
+
   it.effect("with Effect's native tracer (nobody listening), commands make no spans of their own", () =>
     Effect.gen(function* () {
       const connection = yield* NcpTest.connect({ handler: echo })

@@ -38,7 +38,7 @@ export interface Routing {
 }
 
 /** How the input ended: gracefully (the peer's FIN), or with the socket's error. */
-type InputEnd = { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: Socket.SocketError }
+export type InputEnd = { readonly _tag: "End" } | { readonly _tag: "Fail"; readonly error: Socket.SocketError }
 
 const textEncoder = new TextEncoder()
 
@@ -50,7 +50,7 @@ const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array =>
 }
 
 /** Whether a socket error is the graceful end of input. */
-const isGraceful = (end: InputEnd): boolean =>
+export const isGraceful = (end: InputEnd): boolean =>
   end._tag === "End" || (end.error.reason._tag === "SocketCloseError" && end.error.reason.code === 1000)
 
 export class Reader {

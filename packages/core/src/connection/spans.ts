@@ -26,6 +26,9 @@ const errorCode = (params: Field.ParamsInput): number | undefined => {
   return undefined
 }
 
+/** The most command spans one connection keeps open, waiting for their reply. */
+const MAX_OPEN_SPANS = 1024
+
 export class CommandSpans {
   /** Spans not ended yet: ended with the connection if never answered. */
   private readonly open = new Set<Tracer.Span>()
@@ -57,6 +60,14 @@ export class CommandSpans {
     span.attribute("ncp.field_id", field.id)
     span.attribute("ncp.connection", this.wire.telemetry.id)
     this.open.add(span)
+    // Commands a handler never answers (events, fire-and-forget) would keep their spans for the
+    // connection's life: past the bound, the oldest ends now, marked unanswered.
+    if (this.open.size > MAX_OPEN_SPANS) {
+      const oldest = this.open.values().next().value as Tracer.Span
+      this.open.delete(oldest)
+      oldest.attribute("ncp.unanswered", true)
+      oldest.end(clock.currentTimeNanosUnsafe(), Exit.void)
+    }
     return span
   }
 

@@ -28,7 +28,7 @@ import { Inbound } from "./inbound.js"
 import { fromDirect, fromSocket, type Link, type LinkHandlers } from "./link.js"
 import { WarningLog } from "./log.js"
 import { Outbox } from "./outbox.js"
-import { Reader } from "./reader.js"
+import { type InputEnd, isGraceful, Reader } from "./reader.js"
 import { networkError } from "./socketError.js"
 import { type Role, Telemetry } from "./telemetry.js"
 
@@ -101,7 +101,13 @@ export class Wire {
   readonly handlers: LinkHandlers = {
     data: (chunk) => this.reader.receive(chunk),
     end: () => this.reader.receiveEnd({ _tag: "End" }),
-    fail: (error) => this.reader.receiveEnd({ _tag: "Fail", error }),
+    fail: (error) => {
+      const end: InputEnd = { _tag: "Fail", error }
+      this.reader.receiveEnd(end)
+      // The socket is dead both ways: writes stop now, not once routing (perhaps waiting for
+      // room) gets to the end of input, so keep-alives and requests do not go into the void.
+      if (!isGraceful(end)) this.outbox.breakWith(networkError(error, this.remoteName))
+    },
     writeFailed: (error) => this.outbox.breakWith(networkError(error, this.remoteName)),
     defect: (part, cause) => {
       if (part === "reader") this.reader.defect(cause)

@@ -129,7 +129,14 @@ export const opening = <S extends Net.Socket>(
       conn = socket
       socket.once(event, () => {
         isOpen = true
-        opened?.(socket)
+        // `opened` may run a caller's code (a tracer's span): a throw there, in the socket's
+        // event, would be uncaught; it fails the opening instead.
+        try {
+          opened?.(socket)
+        } catch (cause) {
+          resume(Effect.die(cause))
+          return
+        }
         resume(Effect.succeed(socket))
       })
       // Stays attached: an error between opening and the connection's reading must not be

@@ -28,6 +28,3 @@ export interface Address {
 /** Parses `HOST[:PORT]`, or says why it is not one (`Fleet.parseAddress`, the core's one reading of addresses). */
 export const parseAddress = (text: string): Result.Result<Address, string> =>
   Result.map(Fleet.parseAddress(text), (address) => ({ host: address.host, port: address.port }))
-
-/** A TCP port 1-65535 from its decimal text, or why not. */
-export const parsePort: (text: string) => number | string = Fleet.parsePort

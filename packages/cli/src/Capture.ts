@@ -25,7 +25,7 @@
  * @module
  * @since 0.1.0
  */
-import { CodecError, Decoder, Limits, Packet } from "@effect-ncp/core"
+import { CodecError, Decoder, Framing, Limits } from "@effect-ncp/core"
 import * as Result from "effect/Result"
 
 /** A packet that decoded, at its byte offset in the capture. */
@@ -166,33 +166,17 @@ export class CaptureScanner {
         )
         continue
       }
-      if (!this.magicAt(offset)) {
-        const header = Array.from(this.buffer.subarray(offset - this.base, offset - this.base + 4), (b) =>
-          b.toString(16).padStart(2, "0")
-        ).join(" ")
-        this.resync(
-          new CodecError.DecodeError({
-            reason: "HeaderMagic",
-            offset,
-            detail: `bad header magic ${header}, expected dd cc bb aa`
-          }),
-          offset + 1
-        )
+      // the core's reading of a header: its magic, then its declared size
+      const header = Framing.declaredPacketSize(
+        this.buffer.subarray(offset - this.base, offset - this.base + HEADER_PREFIX),
+        offset
+      )
+      if (Result.isFailure(header)) {
+        // a bad magic: a packet may start at the next byte; a size too small: past this magic
+        this.resync(header.failure, header.failure.reason === "HeaderMagic" ? offset + 1 : offset + 4)
         continue
       }
-      const view = new DataView(this.buffer.buffer, this.buffer.byteOffset + offset - this.base, HEADER_PREFIX)
-      const declared = view.getUint32(8, true) * 4
-      if (declared < Packet.HEADER_BYTES + Packet.FOOTER_BYTES) {
-        this.resync(
-          new CodecError.DecodeError({
-            reason: "PacketTooSmall",
-            offset: offset + 8,
-            detail: `declared packet size ${declared} bytes is below the minimum of 40`
-          }),
-          offset + 4
-        )
-        continue
-      }
+      const declared = header.success
       if (declared > this.maxPacketBytes) {
         this.resync(
           new CodecError.DecodeError({

@@ -96,6 +96,9 @@ export const layerPrometheus = (options: PrometheusOptions): Layer.Layer<Metrics
   return Layer.merge(routes, endpoint).pipe(Layer.provide(server))
 }
 
+/** How long after release the OTLP exporter may take to flush what it holds: what a process may wait at exit. */
+export const flushTimeout = Duration.seconds(3)
+
 /**
  * Traces, metrics and logs exported over OTLP/HTTP while the layer lives, and flushed when it
  * is released. Spans of connections and commands are made only while a tracer such as this
@@ -109,7 +112,7 @@ export const layerOtlp = (options: OtlpOptions): Layer.Layer<never> => {
     tracerExportInterval: interval,
     metricsExportInterval: interval,
     loggerExportInterval: interval,
-    shutdownTimeout: "3 seconds"
+    shutdownTimeout: flushTimeout
   }).pipe(
     Layer.provide(options.protobuf === true ? OtlpSerialization.layerProtobuf : OtlpSerialization.layerJson),
     Layer.provide(FetchHttpClient.layer),
@@ -126,6 +129,3 @@ export const layer = (options: Options): Layer.Layer<never, ServeError> => {
   const otlp = options.otlp === undefined ? Layer.empty : layerOtlp(options.otlp)
   return Layer.merge(prometheus, otlp)
 }
-
-/** How long after release a layer may take to flush what it holds: what a CLI may wait at exit. */
-export const flushTimeout = Duration.seconds(3)

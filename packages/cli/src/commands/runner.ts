@@ -26,6 +26,7 @@
  *
  * @since 0.1.0
  */
+import { Fleet } from "@effect-ncp/core"
 import { NodeObservability } from "@effect-ncp/node"
 import type { NodeCluster } from "@effect-ncp/node/cluster"
 import * as Config from "effect/Config"
@@ -190,14 +191,15 @@ export const run = Effect.fnUntraced(function* (options: RunnerOptions) {
     nodes: { defaults },
     fleet: addresses
   })
-  const named = `${address.host}:${address.port}`
+  // an IPv6 host in brackets, as everywhere: [::1]:34431
+  const named = Fleet.nodeKey(address)
   const running = Effect.gen(function* () {
     yield* Layer.build(runner).pipe(
       Effect.catch((error) =>
         Session.fail("runner", `cannot start the runner ${named}: ${error.message}`, { tag: error._tag })
       )
     )
-    yield* Console.log(`runner ${named} listening on ${listen.host}:${listen.port}`)
+    yield* Console.log(`runner ${named} listening on ${Fleet.nodeKey(listen)}`)
     if (options.metrics !== undefined) {
       const metrics = options.metrics
       const endpoint = yield* Layer.build(

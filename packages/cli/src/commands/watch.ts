@@ -83,8 +83,10 @@ export const run = (options: WatchOptions) =>
     const terminal = process.stdout.isTTY === true
     const draw = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const text = table(yield* fleet.state, now)
-      const open = (yield* fleet.state).filter((state) => state.link === "Open").length
+      // one read a redraw: on a cluster, each is a message to every node's runner
+      const states = yield* fleet.state
+      const text = table(states, now)
+      const open = states.filter((state) => state.link === "Open").length
       const footer = `${open} of ${addresses.length} open; STAT every ${options.intervalSeconds} s; Ctrl-C to stop`
       yield* Console.log(terminal ? `${CLEAR}${text}\n\n${footer}` : `${text}\n`)
     })

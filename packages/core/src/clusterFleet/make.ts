@@ -17,7 +17,8 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EncodeError } from "../CodecError.js"
-import { ConnectionClosed, type ConnectionError, NetworkError, NetworkTimeout } from "../ConnectionError.js"
+import { ConnectionClosed, type ConnectionError, NetworkError, type NetworkTimeout } from "../ConnectionError.js"
+import { timeoutError } from "../connection/deadline.js"
 import * as Encoder from "../Encoder.js"
 import * as Fleet from "../Fleet.js"
 import { causeText, handedOver } from "./details.js"
@@ -86,12 +87,8 @@ const errorOfCause = (node: string, cause: Cause.Cause<unknown>): ConnectionErro
 /** Past `deadline`, a `NetworkTimeout` naming the command, as the in-process fleet words it. */
 const timedOut = (node: string, deadline: Duration.Duration, request: Fleet.Request | undefined): NetworkTimeout => {
   const command = request === undefined ? undefined : `${request.packetType} ${request.fieldName}`
-  return new NetworkTimeout({
-    seconds: Duration.toMillis(deadline) / 1000,
-    during: command === undefined ? "waiting for the node's runner" : `waiting for a reply to ${command}`,
-    remote: node,
-    command
-  })
+  const during = command === undefined ? "waiting for the node's runner" : `waiting for a reply to ${command}`
+  return timeoutError(deadline, node, during, command)
 }
 
 /**

@@ -11,28 +11,35 @@ import { NetworkTimeout } from "../ConnectionError.js"
  * for no limit, or a Duration); `during` says what was waited for, `command` names the command
  * waited for, if any. `timedOut` runs when the deadline passes (a request's metrics).
  */
-export const withDeadline = <A, E>(
-  effect: Effect.Effect<A, E>,
+export const withDeadline = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
   deadline: number | Duration.Duration,
   remote: string,
   during: string,
   command?: string,
   timedOut?: () => void
-): Effect.Effect<A, E | NetworkTimeout> => {
+): Effect.Effect<A, E | NetworkTimeout, R> => {
   if (typeof deadline === "number" && deadline <= 0) return effect
   const duration = typeof deadline === "number" ? Duration.seconds(deadline) : deadline
   return Effect.timeoutOrElse(effect, {
     duration,
     orElse: () => {
       timedOut?.()
-      return Effect.fail(
-        new NetworkTimeout({
-          seconds: Duration.toMillis(duration) / 1000,
-          during,
-          remote,
-          ...(command === undefined ? {} : { command })
-        })
-      )
+      return Effect.fail(timeoutError(duration, remote, during, command))
     }
   })
 }
+
+/** The `NetworkTimeout` of a wait of `duration` for `during` (naming `command`, if any) that ran out. */
+export const timeoutError = (
+  duration: Duration.Duration,
+  remote: string,
+  during: string,
+  command?: string
+): NetworkTimeout =>
+  new NetworkTimeout({
+    seconds: Duration.toMillis(duration) / 1000,
+    during,
+    remote,
+    ...(command === undefined ? {} : { command })
+  })

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import type { DirectHandlers, DirectSocket } from "../Transport.js"
+import { isGracefulClose } from "./socketError.js"
 
 /** What a link tells its wire: a `DirectSocket`'s handlers, and the defects of an adapted socket's fibers. */
 export interface LinkHandlers extends DirectHandlers {
@@ -144,8 +145,7 @@ class SocketLink implements Link {
       Effect.catch((error: Socket.SocketError) =>
         Effect.sync(() => {
           const handlers = this.handlers
-          const reason = error.reason
-          if (reason._tag === "SocketCloseError" && reason.code === 1000) handlers?.end()
+          if (isGracefulClose(error)) handlers?.end()
           else handlers?.fail(error)
           return false
         })

@@ -379,3 +379,7 @@ export class Mailbox<A, E> {
     for (const waiter of waiters) waiter.fail(error)
   }
 }
+
+/** One Effect waiting for all of `waits` (offers that must wait), or `undefined` when there is nothing to wait for. */
+export const allOf = (waits: Array<Effect.Effect<void>> | undefined): Effect.Effect<void> | undefined =>
+  waits === undefined ? undefined : waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })

@@ -59,8 +59,6 @@ export class Outbox {
   private burst = false
   /** The link holds bytes it has not passed on: the next slice waits for it to drain. */
   private linkFull = false
-  /** A `whenDrained` callback is registered with the link. */
-  private watching = false
   /** Writers waiting for room. */
   private waiting: Array<Deferred.Deferred<void>> = []
   /** Waiting for everything queued to be handed on and the link drained (closing). */
@@ -204,10 +202,8 @@ export class Outbox {
       if (this.link.pendingBytes() > 0) {
         this.linkFull = true
         this.writingSince = this.clock.currentTimeMillisUnsafe()
-        if (!this.watching) {
-          this.watching = true
-          this.link.whenDrained(this.drained)
-        }
+        // linkFull was false: nobody watches for the drain yet
+        this.link.whenDrained(this.drained)
       } else this.passedOn()
     }
     this.settle()
@@ -259,7 +255,6 @@ export class Outbox {
 
   /** The link has passed on everything it held: the next slice may go. */
   private readonly drained = (): void => {
-    this.watching = false
     this.linkFull = false
     this.writingSince = undefined
     this.passedOn()

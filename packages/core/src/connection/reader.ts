@@ -25,7 +25,7 @@ import type { ByteBudget } from "./budget.js"
 import type { Inbound } from "./inbound.js"
 import type { Link } from "./link.js"
 import type { WarningLog } from "./log.js"
-import { networkError } from "./socketError.js"
+import { isGracefulClose, networkError } from "./socketError.js"
 
 /**
  * What routing does with the packets received once the connection is open: `route` routes
@@ -50,8 +50,7 @@ const concatChunks = (chunks: ReadonlyArray<Uint8Array | string>): Uint8Array =>
 }
 
 /** Whether a socket error is the graceful end of input. */
-export const isGraceful = (end: InputEnd): boolean =>
-  end._tag === "End" || (end.error.reason._tag === "SocketCloseError" && end.error.reason.code === 1000)
+export const isGraceful = (end: InputEnd): boolean => end._tag === "End" || isGracefulClose(end.error)
 
 export class Reader {
   /**
@@ -238,8 +237,7 @@ export class Reader {
     }).pipe(
       Effect.map(concatChunks),
       Effect.catch((error: Socket.SocketError) => {
-        const reason = error.reason
-        if (reason._tag === "SocketCloseError" && reason.code === 1000) return Effect.succeed(undefined)
+        if (isGracefulClose(error)) return Effect.succeed(undefined)
         return Effect.fail(networkError(error, this.peer.remote))
       })
     )

@@ -8,11 +8,11 @@
  * command rather than three, since a pipelining client holds thousands and every garbage
  * collection they live through copies them.
  */
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import { ConnectionClosed, type ConnectionError } from "../ConnectionError.js"
 import type { ByteBudget } from "./budget.js"
 import type { Item } from "./items.js"
-import { Mailbox } from "./mailbox.js"
+import { allOf, Mailbox } from "./mailbox.js"
 import { Registry } from "./registry.js"
 
 /** Sent fields a Response waits for: name and id of each (the sent fields themselves will do). */
@@ -79,8 +79,7 @@ export class Responses {
         if (wait !== undefined) (waits ??= []).push(wait)
       }
     }
-    if (waits === undefined) return claimed
-    return waits.length === 1 ? (waits[0] as Effect.Effect<void>) : Effect.all(waits, { discard: true })
+    return allOf(waits) ?? claimed
   }
 
   /** Every registered Response's mailbox (once per field it waits for): for the rare fan-outs. */

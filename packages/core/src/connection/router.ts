@@ -30,7 +30,7 @@ import type * as Field from "../Field.js"
 import type { Packet } from "../Packet.js"
 import { yieldToEventLoop } from "./inbound.js"
 import type { Item, Received } from "./items.js"
-import { Mailbox } from "./mailbox.js"
+import { allOf, Mailbox } from "./mailbox.js"
 import { refuseNames } from "./names.js"
 import { PacketRate } from "./pacing.js"
 import { type ResponseMailbox, Responses } from "./responses.js"
@@ -92,10 +92,6 @@ export interface RouterConfig {
 // values. Estimates, on the high side.
 const FIELD_COST = 256
 const PARAM_COST = 64
-
-/** One Effect waiting for all of `waits`, or `undefined` when there is nothing to wait for. */
-const allOf = (waits: Array<Effect.Effect<void>> | undefined): Effect.Effect<void> | undefined =>
-  waits === undefined ? undefined : waits.length === 1 ? waits[0] : Effect.all(waits, { discard: true })
 
 // What `route` needs to know of a field's params, found in one pass over them.
 const HAS_ACKN = 1

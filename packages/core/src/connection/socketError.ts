@@ -30,3 +30,7 @@ const socketErrorDetail = (error: Socket.SocketError): string => {
 /** The socket failure as a `NetworkError` naming the remote. */
 export const networkError = (error: Socket.SocketError, remote: string): NetworkError =>
   new NetworkError({ detail: socketErrorDetail(error), remote, cause: error })
+
+/** Whether a socket error is a graceful close (WebSocket-style code 1000): the end of input, not a failure. */
+export const isGracefulClose = (error: Socket.SocketError): boolean =>
+  error.reason._tag === "SocketCloseError" && error.reason.code === 1000

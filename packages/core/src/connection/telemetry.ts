@@ -198,15 +198,6 @@ export const handshakeFailed = (context: Context.Context<never>, role: Role, rea
 export const reconnected = (context: Context.Context<never>, outcome: "connected" | "failed"): void =>
   withLabels(NcpMetrics.reconnects, { outcome }).updateUnsafe(1, context)
 
-/** The attributes every span of an NCP command or connection carries (OpenTelemetry's RPC and network conventions). */
-export interface PeerAttributes {
-  readonly "rpc.system": "ncp"
-  readonly "server.address"?: string
-  readonly "server.port"?: number
-  readonly "network.peer.address"?: string
-  readonly "network.peer.port"?: number
-}
-
 /**
  * `effect` under a span named `name`, unless the installed tracer is Effect's native one
  * (nobody exports its spans): then `effect` as it is, for the price of one comparison.

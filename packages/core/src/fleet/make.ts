@@ -18,7 +18,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Client from "../Client.js"
 import type * as Connection from "../Connection.js"
-import { type ConnectionError, NetworkTimeout, NotConnected } from "../ConnectionError.js"
+import { type ConnectionError, NotConnected } from "../ConnectionError.js"
+import { withDeadline } from "../connection/deadline.js"
 import * as Field from "../Field.js"
 import { Transport } from "../Transport.js"
 import { type NodeOptions, nodeKey } from "./address.js"
@@ -87,18 +88,7 @@ const withinDeadline = <A, R>(
 ): Effect.Effect<A, ConnectionError, R> => {
   if (!Duration.isFinite(deadline)) return effect
   const command = `${request.packetType} ${request.fieldName}`
-  return Effect.timeoutOrElse(effect, {
-    duration: deadline,
-    orElse: () =>
-      Effect.fail(
-        new NetworkTimeout({
-          seconds: Duration.toMillis(deadline) / 1000,
-          during: `waiting for a reply to ${command}`,
-          remote: node,
-          command
-        })
-      )
-  })
+  return withDeadline(effect, deadline, node, `waiting for a reply to ${command}`, command)
 }
 
 /**

@@ -66,6 +66,14 @@ const withLabels = (metric: Metric.Metric<number, unknown>, attributes: Record<s
   return made
 }
 
+// Made once: a rate-limited connection counts a wait per packet over its rate.
+const budgetWaits = {
+  read: withLabels(NcpMetrics.budgetWaits, { budget: "read" }),
+  write: withLabels(NcpMetrics.budgetWaits, { budget: "write" }),
+  reserve: withLabels(NcpMetrics.budgetWaits, { budget: "reserve" }),
+  rate: withLabels(NcpMetrics.budgetWaits, { budget: "rate" })
+} as const
+
 /** The reason label of a connection's end. */
 export const closeReason = (error: ConnectionError): string => {
   switch (error._tag) {
@@ -173,7 +181,7 @@ export class Telemetry {
   }
 
   budgetWait(budget: "read" | "write" | "reserve" | "rate"): void {
-    withLabels(NcpMetrics.budgetWaits, { budget }).updateUnsafe(1, this.context)
+    budgetWaits[budget].updateUnsafe(1, this.context)
   }
 }
 

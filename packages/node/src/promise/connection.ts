@@ -35,8 +35,8 @@ import type {
   Response
 } from "./api.js"
 import * as AtExit from "./exit.js"
-import { CommandField, type Owner, ReplyField } from "./field.js"
-import { nextOf, PromiseReplies, PromiseResponse } from "./response.js"
+import { CommandField, type Owner } from "./field.js"
+import { nextOf, PromiseReplies, PromiseResponse, toField } from "./response.js"
 import * as Runtime from "./runtime.js"
 import { SocketRef, transport } from "./socket.js"
 import * as Units from "./units.js"
@@ -182,8 +182,6 @@ export class PromiseConnection implements Connection, Owner, AtExit.ClosedAtExit
 }
 
 const noop = () => {}
-
-const toField = (field: EffectConnection.IncomingField): Field => new ReplyField(field)
 
 /** A call's options for the Effect API: its deadline as a Duration (a bad one throws). */
 const requestOptions = (options: RequestOptions | undefined): EffectConnection.RequestOptions | undefined =>

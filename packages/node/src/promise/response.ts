@@ -114,7 +114,8 @@ const closedResponse = (response: Response): Promise<never> =>
     })
   )
 
-const toField = (field: EffectConnection.IncomingField): Field => new ReplyField(field)
+/** A received field of the Effect API as the Promise API's. */
+export const toField = (field: EffectConnection.IncomingField): Field => new ReplyField(field)
 
 /** A typed command's replies: the command is sent at the first `next`. */
 export class PromiseReplies<A> extends ScopedReplies<A> implements Replies<A> {
